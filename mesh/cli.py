@@ -1,0 +1,48 @@
+"""The `mesh` command: one subcommand per module in `mesh.commands`.
+
+Start-up stays fast: only argparse and the light command modules load here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from mesh import __version__
+
+# Order is the order of `mesh --help`.
+COMMANDS: tuple[str, ...] = ("node", "status", "ping")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mesh",
+        description="mesh: a broker-free mesh that runs tests, benchmarks and commands "
+                    "across a fleet of machines.",
+    )
+    parser.add_argument("--version", action="version", version=f"mesh {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+    for name in COMMANDS:
+        module = importlib.import_module(f"mesh.commands.{name.replace('-', '_')}")
+        cmd = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        module.configure(cmd)
+        cmd.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args._run(args))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

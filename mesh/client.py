@@ -1,0 +1,123 @@
+"""The Python client: the public msgpack API of a node, as blocking calls with timeouts.
+
+    with MeshClient("127.0.0.1:8080", timeout=5) as client:
+        print(client.status().node_id, client.ping())
+
+Errors: `MeshTimeout` when nothing answers in time, `MeshRemoteError` when the node
+answers with an `ErrorReply` (its `code` says why), `MeshError` for both.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import time
+from dataclasses import asdict
+from typing import Any
+
+import zmq
+
+from transports.address import Address, parse_address
+from transports.codec import Codec
+from transports.errors import ErrorCode, RemoteProtocolError
+from transports.protocol import ErrorReply, PingReply, PingRequest, StatusReply, StatusRequest
+
+DEFAULT_TIMEOUT_S = 5.0
+
+
+class MeshError(Exception):
+    """Any failure of a client call."""
+
+
+class MeshTimeout(MeshError):
+    """No answer within the timeout."""
+
+
+class MeshRemoteError(MeshError):
+    """The node answered with an error."""
+
+    def __init__(self, code: ErrorCode, message: str, leader_address: str | None = None) -> None:
+        super().__init__(f"{code.name}: {message}")
+        self.code = code
+        self.message = message
+        self.leader_address = leader_address
+
+
+class MeshClient:
+    """A connection to one node. Not thread-safe: use one client per thread."""
+
+    def __init__(self, address: str | Address, timeout: float = DEFAULT_TIMEOUT_S,
+                 context: zmq.Context[Any] | None = None) -> None:
+        self.address = address if isinstance(address, Address) else parse_address(address)
+        self.timeout = timeout
+        self._ctx = context or zmq.Context.instance()
+        self._codec = Codec()
+        self._corr = itertools.count(random.randrange(1, 2**31))
+        self._sock: zmq.Socket[Any] | None = None
+
+    def _socket(self) -> zmq.Socket[Any]:
+        if self._sock is None:
+            sock = self._ctx.socket(zmq.DEALER)
+            sock.setsockopt(zmq.LINGER, 0)
+            sock.connect(self.address.endpoint)
+            self._sock = sock
+        return self._sock
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close(linger=0)
+            self._sock = None
+
+    def __enter__(self) -> MeshClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def request(self, msg: Any, timeout: float | None = None) -> Any:
+        """Send `msg`, wait for the reply with the same correlation id, return it.
+
+        Raises `MeshRemoteError` if the reply is an `ErrorReply`, `MeshTimeout` if none comes.
+        """
+        timeout = self.timeout if timeout is None else timeout
+        corr_id = next(self._corr)
+        sock = self._socket()
+        sock.send(self._codec.encode(msg, corr_id))
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not sock.poll(int(remaining * 1000) + 1, zmq.POLLIN):
+                # The socket may now hold a late reply; a fresh one keeps later calls clean.
+                self.close()
+                raise MeshTimeout(f"no answer from {self.address} within {timeout:g} s")
+            try:
+                reply_corr, reply = self._codec.decode(sock.recv())
+            except RemoteProtocolError as err:
+                raise MeshError(f"{self.address} sent an invalid reply: {err.message}") from None
+            if reply_corr != corr_id:
+                continue  # a late answer to an earlier request that timed out
+            if isinstance(reply, ErrorReply):
+                raise MeshRemoteError(reply.code, reply.message, reply.leader_address)
+            return reply
+
+    def ping(self, payload: bytes = b"", timeout: float | None = None) -> float:
+        """Round-trip time in milliseconds."""
+        sent = time.monotonic_ns()
+        reply = self.request(PingRequest(sent, payload), timeout)
+        if not isinstance(reply, PingReply) or reply.sent_ns != sent:
+            raise MeshError(f"{self.address} answered a ping with {type(reply).__name__}")
+        return (time.monotonic_ns() - sent) / 1e6
+
+    def status(self, timeout: float | None = None) -> StatusReply:
+        reply = self.request(StatusRequest(), timeout)
+        if not isinstance(reply, StatusReply):
+            raise MeshError(f"{self.address} answered status with {type(reply).__name__}")
+        return reply
+
+
+def status_dict(reply: StatusReply) -> dict[str, Any]:
+    """A `StatusReply` as plain JSON-ready data (the shape `mesh status --json` prints)."""
+    data = asdict(reply)
+    extra = data.pop("extra") or {}
+    data.update(extra)
+    return data

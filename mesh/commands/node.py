@@ -1,0 +1,66 @@
+"""`mesh node`: run one node of the mesh in the foreground."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from mesh.config import (
+    DEFAULT_HEARTBEAT_INTERVAL_S,
+    DEFAULT_HEARTBEAT_TIMEOUT_S,
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    ConfigError,
+    Role,
+    build_config,
+)
+
+HELP = "run a node (coordinator, worker, observer, or auto) in the foreground"
+
+
+def add_node_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", default=DEFAULT_HOST, help=f"interface to bind (default {DEFAULT_HOST})")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT,
+                   help=f"port to bind (default {DEFAULT_PORT}; 0 picks a free one)")
+    p.add_argument("--join", metavar="H:P[,H:P...]", help="addresses of nodes already in the cluster")
+    p.add_argument("--data-dir", metavar="DIR",
+                   help="where the node keeps its identity, Raft log and results "
+                        "(default $MESH_HOME/node-PORT, MESH_HOME defaults to ~/.mesh)")
+    p.add_argument("--node-id", metavar="ID", help="this node's id (default: stored in the data dir, "
+                   "else HOSTNAME-PORT)")
+    p.add_argument("--heartbeat-interval", type=float, default=DEFAULT_HEARTBEAT_INTERVAL_S, metavar="S",
+                   help=f"seconds between heartbeats (default {DEFAULT_HEARTBEAT_INTERVAL_S:g})")
+    p.add_argument("--heartbeat-timeout", type=float, default=DEFAULT_HEARTBEAT_TIMEOUT_S, metavar="S",
+                   help="seconds of silence after which a worker is declared lost "
+                        f"(default {DEFAULT_HEARTBEAT_TIMEOUT_S:g})")
+    p.add_argument("-v", "--verbose", action="store_true", help="log at debug level")
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--role", default=Role.AUTO.value, choices=[r.value for r in Role],
+                   help="what this node does (default auto: the cluster decides)")
+    add_node_flags(p)
+
+
+def run(args: argparse.Namespace) -> int:
+    from mesh.logs import setup_logging
+    from mesh.node import run_node
+
+    try:
+        config = build_config(
+            role=args.role, host=args.host, port=args.port, join=args.join, data_dir=args.data_dir,
+            node_id=args.node_id, heartbeat_interval=args.heartbeat_interval,
+            heartbeat_timeout=args.heartbeat_timeout, verbose=args.verbose,
+        )
+    except ConfigError as err:
+        print(f"mesh node: error: {err}", file=sys.stderr)
+        return 2
+    setup_logging(config.verbose)
+    try:
+        return run_node(config)
+    except ConfigError as err:  # raised while opening the data dir
+        print(f"mesh node: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:
+        print(f"mesh node: error: {err}", file=sys.stderr)
+        return 1

@@ -1,0 +1,1 @@
+"""Helpers shared by tests: real mesh processes, hypothesis strategies for wire messages."""
