@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import random
 import time
+import uuid
 from dataclasses import asdict
 from typing import Any
 
@@ -20,7 +21,19 @@ import zmq
 from transports.address import Address, parse_address
 from transports.codec import Codec
 from transports.errors import ErrorCode, RemoteProtocolError
-from transports.protocol import ErrorReply, PingReply, PingRequest, StatusReply, StatusRequest
+from transports.protocol import (
+    ConfigDumpReply,
+    ConfigDumpRequest,
+    ConfigGetReply,
+    ConfigGetRequest,
+    ConfigSetReply,
+    ConfigSetRequest,
+    ErrorReply,
+    PingReply,
+    PingRequest,
+    StatusReply,
+    StatusRequest,
+)
 
 DEFAULT_TIMEOUT_S = 5.0
 
@@ -54,6 +67,9 @@ class MeshClient:
         self._codec = Codec()
         self._corr = itertools.count(random.randrange(1, 2**31))
         self._sock: zmq.Socket[Any] | None = None
+        # Exactly-once writes: every write carries (client_id, seq); a retry reuses its seq.
+        self.client_id = f"client-{uuid.uuid4().hex[:16]}"
+        self._seq = itertools.count(1)
 
     def _socket(self) -> zmq.Socket[Any]:
         if self._sock is None:
@@ -107,6 +123,61 @@ class MeshClient:
         if not isinstance(reply, PingReply) or reply.sent_ns != sent:
             raise MeshError(f"{self.address} answered a ping with {type(reply).__name__}")
         return (time.monotonic_ns() - sent) / 1e6
+
+    def leader_request(self, msg: Any, timeout: float | None = None) -> Any:
+        """Send `msg` to the Raft leader: follow NOT_LEADER redirects and retry through elections
+        (UNAVAILABLE, no answer) until `timeout` passes. Requests must be safe to repeat: writes
+        carry (client_id, seq), so a retried write is applied once."""
+        timeout = self.timeout if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        delay = 0.02
+        last_error: MeshError | None = None
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise last_error or MeshTimeout(f"no leader answered within {timeout:g} s")
+            try:
+                return self.request(msg, min(remaining, max(1.0, timeout / 4)))
+            except MeshRemoteError as err:
+                if err.code is ErrorCode.NOT_LEADER and err.leader_address:
+                    self._switch(err.leader_address)
+                    last_error = err
+                    continue
+                if err.code not in (ErrorCode.NOT_LEADER, ErrorCode.UNAVAILABLE, ErrorCode.TIMEOUT):
+                    raise
+                last_error = err
+            except MeshTimeout as err:
+                last_error = err
+            time.sleep(min(delay, max(deadline - time.monotonic(), 0)))
+            delay = min(delay * 2, 0.5)
+
+    def _switch(self, address: str) -> None:
+        self.close()
+        self.address = parse_address(address)
+
+    def config_set(self, key: str, value: bytes, timeout: float | None = None) -> int:
+        """Set a replicated cluster setting; returns the log index it was committed at."""
+        reply = self.leader_request(ConfigSetRequest(key, value, self.client_id, next(self._seq)), timeout)
+        assert isinstance(reply, ConfigSetReply)
+        return reply.index
+
+    def config_delete(self, key: str, timeout: float | None = None) -> int:
+        msg = ConfigSetRequest(key, b"", self.client_id, next(self._seq), delete=True)
+        reply = self.leader_request(msg, timeout)
+        assert isinstance(reply, ConfigSetReply)
+        return reply.index
+
+    def config_get(self, key: str, linearizable: bool = True, timeout: float | None = None) -> bytes | None:
+        """Read a setting; linearizable reads see every write acknowledged before the call."""
+        reply = self.request(ConfigGetRequest(key, linearizable), timeout)
+        assert isinstance(reply, ConfigGetReply)
+        return reply.value
+
+    def config_dump(self, linearizable: bool = False, timeout: float | None = None) -> ConfigDumpReply:
+        """Every setting this node has applied, with its applied and commit index."""
+        reply = self.request(ConfigDumpRequest(linearizable), timeout)
+        assert isinstance(reply, ConfigDumpReply)
+        return reply
 
     def status(self, timeout: float | None = None) -> StatusReply:
         reply = self.request(StatusRequest(), timeout)

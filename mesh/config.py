@@ -24,6 +24,11 @@ DEFAULT_HOST = "localhost"
 DEFAULT_PORT = 8080
 DEFAULT_HEARTBEAT_INTERVAL_S = 1.0
 DEFAULT_HEARTBEAT_TIMEOUT_S = 60.0
+# Raft timing, suited to a LAN: a 15 ms tick, elections after 10-20 ticks (150-300 ms) of
+# silence from the leader, leader heartbeats every 2 ticks (30 ms).
+DEFAULT_RAFT_TICK_S = 0.015
+DEFAULT_ELECTION_TICKS = 10
+DEFAULT_HEARTBEAT_TICKS = 2
 
 
 class Role(StrEnum):
@@ -54,6 +59,9 @@ class NodeConfig:
     heartbeat_interval_s: float = DEFAULT_HEARTBEAT_INTERVAL_S
     heartbeat_timeout_s: float = DEFAULT_HEARTBEAT_TIMEOUT_S
     verbose: bool = False
+    raft_tick_s: float = DEFAULT_RAFT_TICK_S
+    election_ticks: int = DEFAULT_ELECTION_TICKS
+    heartbeat_ticks: int = DEFAULT_HEARTBEAT_TICKS
 
     @property
     def bind_endpoint(self) -> str:
@@ -66,7 +74,9 @@ def _bracket(host: str) -> str:
 
 def build_config(*, role: str, host: str, port: int, join: str | None, data_dir: str | None,
                  node_id: str | None, heartbeat_interval: float, heartbeat_timeout: float,
-                 verbose: bool) -> NodeConfig:
+                 verbose: bool, raft_tick_ms: float = DEFAULT_RAFT_TICK_S * 1000,
+                 election_ticks: int = DEFAULT_ELECTION_TICKS,
+                 heartbeat_ticks: int = DEFAULT_HEARTBEAT_TICKS) -> NodeConfig:
     """Validate raw flag values into a `NodeConfig`."""
     try:
         role_value = Role(role)
@@ -92,7 +102,14 @@ def build_config(*, role: str, host: str, port: int, join: str | None, data_dir:
     if not heartbeat_timeout >= 2 * heartbeat_interval:
         raise ConfigError(f"--heartbeat-timeout: {heartbeat_timeout} must be at least twice "
                           f"--heartbeat-interval ({heartbeat_interval})")
+    if not 1 <= raft_tick_ms <= 1000:
+        raise ConfigError(f"--raft-tick-ms: {raft_tick_ms} must be within 1-1000")
+    if not heartbeat_ticks >= 1:
+        raise ConfigError(f"--heartbeat-ticks: {heartbeat_ticks} must be at least 1")
+    if not election_ticks > heartbeat_ticks:
+        raise ConfigError(f"--election-ticks: {election_ticks} must be greater than --heartbeat-ticks")
     return NodeConfig(
+        raft_tick_s=raft_tick_ms / 1000, election_ticks=election_ticks, heartbeat_ticks=heartbeat_ticks,
         role=role_value, host=host, port=port, join=joins,
         data_dir=Path(data_dir).expanduser() if data_dir else default_data_dir(port),
         node_id=node_id, heartbeat_interval_s=heartbeat_interval,

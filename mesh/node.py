@@ -23,12 +23,13 @@ from typing import Any
 import uvloop
 
 from mesh import __version__
-from mesh.config import DataDir, NodeConfig
+from mesh.config import DataDir, NodeConfig, Role
 from mesh.hardware import capabilities
 from mesh.health import health_snapshot
 from transports.errors import ErrorCode
 from transports.protocol import (
     ErrorReply,
+    Member,
     PeerInfo,
     PingReply,
     PingRequest,
@@ -40,6 +41,8 @@ from transports.zmq_transport import Origin, ZmqTransport
 log = logging.getLogger("mesh.node")
 
 MessageHandler = Callable[[Origin, int, Any], None]
+RaftView = tuple[str | None, int, int, tuple[Member, ...], dict[str, Any]]
+"""(leader, term, commit index, members, extra status fields), from the coordinator role."""
 
 
 @dataclass
@@ -71,6 +74,10 @@ class Node:
         self._peers: dict[str, _Peer] = {a.endpoint: _Peer(a.endpoint) for a in config.join}
         self._status_sections: list[Callable[[], dict[str, Any]]] = []
         self._timers: list[asyncio.Task[None]] = []
+        self._roles: list[Any] = []  # role objects with async start()/stop()
+        # Set by the coordinator role: (leader, term, commit, members, extra) and current roles.
+        self.raft_view: Callable[[], RaftView] | None = None
+        self.roles_view: Callable[[], tuple[str, ...]] | None = None
 
     # --- extension points for roles ----------------------------------------------------------
 
@@ -95,7 +102,20 @@ class Node:
 
     @property
     def roles(self) -> tuple[str, ...]:
+        if self.roles_view is not None:
+            return self.roles_view()
         return (self.config.role.value,)
+
+    def _create_roles(self) -> None:
+        from actors.coordinator import CoordinatorRole
+        from mesh.replica import RaftTiming
+
+        role, cfg = self.config.role, self.config
+        timing = RaftTiming(cfg.raft_tick_s, cfg.election_ticks, cfg.heartbeat_ticks)
+        if role in (Role.COORDINATOR, Role.AUTO):
+            self._roles.append(CoordinatorRole(self, voter=True, auto=role is Role.AUTO, timing=timing))
+        elif role is Role.OBSERVER:
+            self._roles.append(CoordinatorRole(self, voter=False, timing=timing))
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -106,6 +126,9 @@ class Node:
             self.transport = ZmqTransport(self.node_id, self.config.bind_endpoint, self._dispatch)
             bound = await self.transport.start()
             self.address = _advertised(bound, self.config.host)
+            self._create_roles()
+            for role_obj in self._roles:
+                await role_obj.start()
             self._write_node_file()
             log.info("node %s (%s) listening on %s, data in %s", self.node_id,
                      ",".join(self.roles), self.address, self.config.data_dir)
@@ -118,6 +141,11 @@ class Node:
             await self._shutdown()
 
     async def _shutdown(self) -> None:
+        for role_obj in reversed(self._roles):
+            try:
+                await role_obj.stop()
+            except Exception:
+                log.exception("stopping %s failed", type(role_obj).__name__)
         for task in self._timers:
             task.cancel()
         for task in self._timers:
@@ -197,10 +225,16 @@ class Node:
         extra: dict[str, Any] = {}
         for section in self._status_sections:
             extra.update(section())
+        leader: str | None = None
+        term, commit, members = 0, 0, tuple[Member, ...]()
+        if self.raft_view is not None:
+            leader, term, commit, members, raft_extra = self.raft_view()
+            extra.update(raft_extra)
         return StatusReply(
             node_id=self.node_id, version=__version__, roles=self.roles, address=self.address,
             uptime_s=round(now - self.started, 3),
             health=health_snapshot(self.config.data_dir), capabilities=capabilities(),
+            leader=leader, term=term, commit_index=commit, members=members,
             peers=peers, protocol_errors=self.transport.stats.as_dict(), extra=extra or None,
         )
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
+from mesh.raft.messages import Message as RaftMessage
 from transports.errors import ErrorCode
 
 PROTOCOL_VERSION = 1
@@ -31,6 +32,17 @@ class MsgType(IntEnum):
     PING_REPLY = 3
     STATUS_REQUEST = 4
     STATUS_REPLY = 5
+    ACK_REPLY = 6
+    RAFT_ENVELOPE = 20
+    JOIN_REQUEST = 21
+    JOIN_REPLY = 22
+    TRANSFER_LEADERSHIP_REQUEST = 23
+    CONFIG_SET_REQUEST = 30
+    CONFIG_SET_REPLY = 31
+    CONFIG_GET_REQUEST = 32
+    CONFIG_GET_REPLY = 33
+    CONFIG_DUMP_REQUEST = 34
+    CONFIG_DUMP_REPLY = 35
 
 
 # --- basics -------------------------------------------------------------------------------------
@@ -105,12 +117,128 @@ class StatusReply:
     extra: dict[str, Any] | None = None  # role-specific sections (workers, task counts, ...)
 
 
+@dataclass(frozen=True, slots=True)
+class AckReply:
+    """A request was carried out and there is nothing more to say."""
+
+    detail: str = ""
+
+
+# --- Raft and membership ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RaftEnvelope:
+    """One Raft message between coordinators; `sender_address` lets the receiver answer.
+
+    Old-term or duplicated envelopes (a reconnecting DEALER delivers late) are harmless:
+    the Raft core ignores messages of past terms and repeated appends.
+    """
+
+    sender_address: str
+    message: RaftMessage
+
+
+class JoinStatus(IntEnum):
+    ACCEPTED = 1  # the node is (now) a member; Raft traffic from the leader follows
+    PENDING = 2  # another membership change is in flight; ask again shortly
+    NOT_LEADER = 3  # ask `leader_address` instead
+    UNFORMED = 4  # the asked node has no cluster yet either (see bootstrap rules in RAFT.md)
+    REJECTED = 5  # `detail` says why
+
+
+@dataclass(frozen=True, slots=True)
+class JoinRequest:
+    """A node asks the cluster to take it in (as a Raft learner, then a voter for coordinators)."""
+
+    node_id: str
+    address: str
+    roles: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class JoinReply:
+    status: JoinStatus
+    leader_address: str | None = None
+    detail: str = ""
+    address: str = ""  # the answering node's own address
+
+
+@dataclass(frozen=True, slots=True)
+class TransferLeadershipRequest:
+    """Ask the leader to hand over leadership (to `to`, or to the most caught-up voter)."""
+
+    to: str | None = None
+
+
+# --- replicated cluster settings (a small linearizable key-value store) -----------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigSetRequest:
+    """Set (or with `delete`, remove) a cluster setting. Answered once committed by a majority.
+
+    `client_id` and `seq` make retries safe: a retried (client_id, seq) is applied once.
+    """
+
+    key: str
+    value: bytes
+    client_id: str
+    seq: int
+    delete: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigSetReply:
+    index: int  # the Raft log index the change was committed at
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigGetRequest:
+    """Read one setting; `linearizable` reads go through the leader's ReadIndex."""
+
+    key: str
+    linearizable: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigGetReply:
+    key: str
+    value: bytes | None
+    applied_index: int
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigDumpRequest:
+    """Every setting this node has applied (`linearizable`: after a ReadIndex round)."""
+
+    linearizable: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigDumpReply:
+    items: dict[str, bytes]
+    applied_index: int
+    commit_index: int
+
+
 MESSAGES: dict[MsgType, type] = {
     MsgType.ERROR_REPLY: ErrorReply,
     MsgType.PING_REQUEST: PingRequest,
     MsgType.PING_REPLY: PingReply,
     MsgType.STATUS_REQUEST: StatusRequest,
     MsgType.STATUS_REPLY: StatusReply,
+    MsgType.ACK_REPLY: AckReply,
+    MsgType.RAFT_ENVELOPE: RaftEnvelope,
+    MsgType.JOIN_REQUEST: JoinRequest,
+    MsgType.JOIN_REPLY: JoinReply,
+    MsgType.TRANSFER_LEADERSHIP_REQUEST: TransferLeadershipRequest,
+    MsgType.CONFIG_SET_REQUEST: ConfigSetRequest,
+    MsgType.CONFIG_SET_REPLY: ConfigSetReply,
+    MsgType.CONFIG_GET_REQUEST: ConfigGetRequest,
+    MsgType.CONFIG_GET_REPLY: ConfigGetReply,
+    MsgType.CONFIG_DUMP_REQUEST: ConfigDumpRequest,
+    MsgType.CONFIG_DUMP_REPLY: ConfigDumpReply,
 }
 """Tag -> message class: the whole protocol. The codec builds its tables from this."""
 

@@ -6,10 +6,13 @@ import argparse
 import sys
 
 from mesh.config import (
+    DEFAULT_ELECTION_TICKS,
     DEFAULT_HEARTBEAT_INTERVAL_S,
+    DEFAULT_HEARTBEAT_TICKS,
     DEFAULT_HEARTBEAT_TIMEOUT_S,
     DEFAULT_HOST,
     DEFAULT_PORT,
+    DEFAULT_RAFT_TICK_S,
     ConfigError,
     Role,
     build_config,
@@ -33,6 +36,13 @@ def add_node_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--heartbeat-timeout", type=float, default=DEFAULT_HEARTBEAT_TIMEOUT_S, metavar="S",
                    help="seconds of silence after which a worker is declared lost "
                         f"(default {DEFAULT_HEARTBEAT_TIMEOUT_S:g})")
+    p.add_argument("--raft-tick-ms", type=float, default=DEFAULT_RAFT_TICK_S * 1000, metavar="MS",
+                   help=f"Raft tick length (default {DEFAULT_RAFT_TICK_S * 1000:g} ms)")
+    p.add_argument("--election-ticks", type=int, default=DEFAULT_ELECTION_TICKS, metavar="N",
+                   help=f"ticks without a leader before an election, randomized to [N, 2N) "
+                        f"(default {DEFAULT_ELECTION_TICKS})")
+    p.add_argument("--heartbeat-ticks", type=int, default=DEFAULT_HEARTBEAT_TICKS, metavar="N",
+                   help=f"ticks between leader heartbeats (default {DEFAULT_HEARTBEAT_TICKS})")
     p.add_argument("-v", "--verbose", action="store_true", help="log at debug level")
 
 
@@ -51,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
             role=args.role, host=args.host, port=args.port, join=args.join, data_dir=args.data_dir,
             node_id=args.node_id, heartbeat_interval=args.heartbeat_interval,
             heartbeat_timeout=args.heartbeat_timeout, verbose=args.verbose,
+            raft_tick_ms=args.raft_tick_ms, election_ticks=args.election_ticks,
+            heartbeat_ticks=args.heartbeat_ticks,
         )
     except ConfigError as err:
         print(f"mesh node: error: {err}", file=sys.stderr)
