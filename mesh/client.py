@@ -70,6 +70,7 @@ class MeshClient:
         # Exactly-once writes: every write carries (client_id, seq); a retry reuses its seq.
         self.client_id = f"client-{uuid.uuid4().hex[:16]}"
         self._seq = itertools.count(1)
+        self._known: list[Address] = [self.address]  # nodes to fall back on when one goes quiet
 
     def _socket(self) -> zmq.Socket[Any]:
         if self._sock is None:
@@ -140,20 +141,25 @@ class MeshClient:
                 return self.request(msg, min(remaining, max(1.0, timeout / 4)))
             except MeshRemoteError as err:
                 if err.code is ErrorCode.NOT_LEADER and err.leader_address:
-                    self._switch(err.leader_address)
+                    self._switch(parse_address(err.leader_address))
                     last_error = err
                     continue
                 if err.code not in (ErrorCode.NOT_LEADER, ErrorCode.UNAVAILABLE, ErrorCode.TIMEOUT):
                     raise
                 last_error = err
             except MeshTimeout as err:
+                # The node may be the old leader, dead: go round the other nodes we know of.
                 last_error = err
+                self._switch(self._known[(self._known.index(self.address) + 1) % len(self._known)])
             time.sleep(min(delay, max(deadline - time.monotonic(), 0)))
             delay = min(delay * 2, 0.5)
 
-    def _switch(self, address: str) -> None:
-        self.close()
-        self.address = parse_address(address)
+    def _switch(self, address: Address) -> None:
+        if address not in self._known:
+            self._known.append(address)
+        if address != self.address:
+            self.close()
+            self.address = address
 
     def config_set(self, key: str, value: bytes, timeout: float | None = None) -> int:
         """Set a replicated cluster setting; returns the log index it was committed at."""

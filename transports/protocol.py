@@ -43,6 +43,19 @@ class MsgType(IntEnum):
     CONFIG_GET_REPLY = 33
     CONFIG_DUMP_REQUEST = 34
     CONFIG_DUMP_REPLY = 35
+    SUBMIT_TASKS_REQUEST = 40
+    SUBMIT_TASKS_REPLY = 41
+    TASK_QUERY_REQUEST = 42
+    TASK_QUERY_REPLY = 43
+    CANCEL_TASK_REQUEST = 44
+    REGISTER_WORKER_REQUEST = 50
+    REGISTER_WORKER_REPLY = 51
+    WORKER_HEARTBEAT = 52
+    RUN_TASK = 53
+    TASK_STARTED = 54
+    TASK_FINISHED = 55
+    TASK_FINISHED_ACK = 56
+    CANCEL_ATTEMPT = 57
 
 
 # --- basics -------------------------------------------------------------------------------------
@@ -222,6 +235,121 @@ class ConfigDumpReply:
     commit_index: int
 
 
+# --- tasks: the client API ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitTasksRequest:
+    """Submit a batch of tasks (the JSON task format, see docs/TASKS.md); all or nothing.
+
+    Answered with the new task ids once the batch is committed by a majority. A retried
+    (client_id, seq) is applied once and answered with the same ids.
+    """
+
+    tasks: tuple[dict[str, Any], ...]
+    client_id: str
+    seq: int
+    priority: int | None = None  # overrides every task's priority
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitTasksReply:
+    task_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TaskQueryRequest:
+    """Tasks by id (empty: all), optionally by status. With `wait_s` > 0 the answer waits until
+    every named task has finished, or `wait_s` passes (then it says how far they got)."""
+
+    task_ids: tuple[str, ...] = ()
+    status: str | None = None
+    wait_s: float = 0.0
+    limit: int = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class TaskQueryReply:
+    tasks: tuple[dict[str, Any], ...]
+    counts: dict[str, Any]  # tasks per status, over the whole cluster
+
+
+@dataclass(frozen=True, slots=True)
+class CancelTaskRequest:
+    task_id: str
+    client_id: str
+    seq: int
+
+
+# --- tasks: the worker protocol ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterWorkerRequest:
+    """A worker (re)attaches to the leader, with what it is running right now (after a failover
+    the new leader learns them, so nothing runs twice)."""
+
+    worker_id: str
+    address: str
+    capabilities: dict[str, Any]
+    slots: int
+    running: tuple[str, ...] = ()  # attempt ids
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterWorkerReply:
+    accepted: bool
+    heartbeat_interval_s: float
+    cancel: tuple[str, ...] = ()  # attempts the worker runs that the cluster has given up on
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerHeartbeat:
+    """Soft state, never logged: the leader declares a silent worker lost after the timeout."""
+
+    worker_id: str
+    running: tuple[str, ...]
+    health: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunTask:
+    """Leader -> worker: run one attempt. Safe to receive twice: the attempt id is the key."""
+
+    attempt_id: str
+    task_id: str
+    type: str
+    config: dict[str, Any]
+    timeout_s: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class TaskStarted:
+    worker_id: str
+    attempt_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TaskFinished:
+    """Worker -> leader, repeated until acknowledged; recorded once per attempt."""
+
+    worker_id: str
+    attempt_id: str
+    task_id: str
+    outcome: str
+    result: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class TaskFinishedAck:
+    attempt_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class CancelAttempt:
+    attempt_id: str
+
+
 MESSAGES: dict[MsgType, type] = {
     MsgType.ERROR_REPLY: ErrorReply,
     MsgType.PING_REQUEST: PingRequest,
@@ -239,6 +367,19 @@ MESSAGES: dict[MsgType, type] = {
     MsgType.CONFIG_GET_REPLY: ConfigGetReply,
     MsgType.CONFIG_DUMP_REQUEST: ConfigDumpRequest,
     MsgType.CONFIG_DUMP_REPLY: ConfigDumpReply,
+    MsgType.SUBMIT_TASKS_REQUEST: SubmitTasksRequest,
+    MsgType.SUBMIT_TASKS_REPLY: SubmitTasksReply,
+    MsgType.TASK_QUERY_REQUEST: TaskQueryRequest,
+    MsgType.TASK_QUERY_REPLY: TaskQueryReply,
+    MsgType.CANCEL_TASK_REQUEST: CancelTaskRequest,
+    MsgType.REGISTER_WORKER_REQUEST: RegisterWorkerRequest,
+    MsgType.REGISTER_WORKER_REPLY: RegisterWorkerReply,
+    MsgType.WORKER_HEARTBEAT: WorkerHeartbeat,
+    MsgType.RUN_TASK: RunTask,
+    MsgType.TASK_STARTED: TaskStarted,
+    MsgType.TASK_FINISHED: TaskFinished,
+    MsgType.TASK_FINISHED_ACK: TaskFinishedAck,
+    MsgType.CANCEL_ATTEMPT: CancelAttempt,
 }
 """Tag -> message class: the whole protocol. The codec builds its tables from this."""
 

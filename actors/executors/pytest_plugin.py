@@ -1,0 +1,99 @@
+"""A pytest plugin that writes one NDJSON line per finished test to the file named by the
+MESH_PYTEST_REPORT environment variable. Loaded in the test subprocess via
+`-p actors.executors.pytest_plugin`; each line is flushed when the test's teardown ends, so the
+lines of finished tests survive a kill mid-run. Imports nothing beyond the standard library."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import IO, Any
+
+REPORT_ENV = "MESH_PYTEST_REPORT"
+LONGREPR_LIMIT_ENV = "MESH_PYTEST_LONGREPR_LIMIT"
+DEFAULT_LONGREPR_LIMIT = 4000
+
+_out: IO[str] | None = None
+_pending: dict[str, dict[str, Any]] = {}
+
+
+def _limit() -> int:
+    try:
+        return int(os.environ.get(LONGREPR_LIMIT_ENV, DEFAULT_LONGREPR_LIMIT))
+    except ValueError:
+        return DEFAULT_LONGREPR_LIMIT
+
+
+def _longrepr(report: Any) -> str:
+    longrepr = report.longrepr
+    if longrepr is None:
+        return ""
+    # a skip's longrepr is (file, line, reason)
+    text = str(longrepr[2]) if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr)
+    limit = _limit()
+    return text if len(text) <= limit else text[: limit - 16] + "\n...[truncated]"
+
+
+def _write(entry: dict[str, Any]) -> None:
+    if _out is not None:
+        _out.write(json.dumps(entry) + "\n")
+        _out.flush()
+
+
+def pytest_configure(config: Any) -> None:
+    global _out
+    path = os.environ.get(REPORT_ENV)
+    if path:
+        _out = open(path, "a", encoding="utf-8")  # noqa: SIM115 - lives for the whole session
+
+
+def pytest_unconfigure(config: Any) -> None:
+    global _out
+    if _out is not None:
+        _out.close()
+        _out = None
+
+
+def _phase_outcome(report: Any) -> str:
+    """The outcome one phase (setup, call, teardown) says the test had."""
+    wasxfail = hasattr(report, "wasxfail")
+    if report.when == "call":
+        if report.passed:
+            return "xpassed" if wasxfail else "passed"
+        if report.skipped:
+            return "xfailed" if wasxfail else "skipped"
+        return "failed"
+    # setup / teardown
+    if report.skipped:
+        return "xfailed" if wasxfail else "skipped"
+    if report.failed:
+        return "error"
+    return "passed"
+
+
+def pytest_runtest_logreport(report: Any) -> None:
+    entry = _pending.setdefault(
+        report.nodeid,
+        {"nodeid": report.nodeid, "outcome": "passed", "duration_s": 0.0, "longrepr": ""},
+    )
+    entry["duration_s"] += float(getattr(report, "duration", 0.0) or 0.0)
+    phase = _phase_outcome(report)
+    if report.when == "setup" and phase != "passed":
+        entry["outcome"] = phase
+        entry["longrepr"] = _longrepr(report)
+    elif report.when == "call":
+        entry["outcome"] = phase
+        if phase in ("failed", "skipped", "xfailed"):
+            entry["longrepr"] = _longrepr(report)
+    elif report.when == "teardown":
+        if phase == "error" and entry["outcome"] not in ("failed", "error"):
+            entry["outcome"] = "error"
+            entry["longrepr"] = _longrepr(report)
+        _write(_pending.pop(report.nodeid))
+
+
+def pytest_collectreport(report: Any) -> None:
+    if report.failed:  # a module that cannot be imported: its tests never run
+        _write(
+            {"nodeid": report.nodeid, "outcome": "error", "duration_s": 0.0, "longrepr": _longrepr(report)}
+        )

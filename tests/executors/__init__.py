@@ -1,0 +1,1 @@
+"""Tests of the executors that run one task attempt on a worker."""
