@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from mesh import __version__
 
 # Order is the order of `mesh --help`.
-COMMANDS: tuple[str, ...] = ("node", "status", "ping")
+COMMANDS: tuple[str, ...] = ("node", "status", "ping", "analyze", "report")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,13 +26,20 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
     for name in COMMANDS:
         module = importlib.import_module(f"mesh.commands.{name.replace('-', '_')}")
-        cmd = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        passthrough = getattr(module, "PASSTHROUGH", False)
+        cmd = sub.add_parser(name, help=module.HELP, description=module.HELP, add_help=not passthrough)
         module.configure(cmd)
         cmd.set_defaults(_run=module.run)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in COMMANDS:
+        module = importlib.import_module(f"mesh.commands.{argv[0].replace('-', '_')}")
+        if getattr(module, "PASSTHROUGH", False):
+            # argparse cannot hand a sub-command everything after it (`--help` included).
+            return int(module.run(argparse.Namespace(args=argv[1:])))
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "_run", None):

@@ -14,6 +14,9 @@ RULES: dict[str, tuple[str, ...]] = {
     "mesh/raft": ("transports", "actors", "ui", "zmq", "asyncio", "uvloop"),
     "mesh/state.py": ("transports", "actors", "ui", "zmq", "asyncio"),
     "mesh/scheduler": ("transports", "actors", "ui", "zmq", "asyncio"),
+    "mesh/tasktable": ("transports", "actors", "ui", "zmq", "asyncio"),
+    "mesh/tasks": ("transports", "actors", "ui", "zmq", "asyncio"),
+    "analytics/kernels": ("transports", "actors", "ui", "zmq", "asyncio", "duckdb"),
     "transports": ("actors", "ui", "analytics"),
 }
 

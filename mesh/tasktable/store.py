@@ -1,0 +1,176 @@
+"""The task table's storage: records, the indexes derived from them, queries, snapshot and restore.
+
+Nothing here changes a task's state on its own; `table.TaskTable` adds the commands. Indexes
+(dependents, status sets, names, parsed requirements) are derived, so a snapshot holds only records
+and a restore rebuilds the indexes. Every list a query returns has a fixed order.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgpack
+
+from mesh.tasks.fields import Issues
+from mesh.tasks.requirements import Requirements, parse_requirements
+from mesh.tasktable.records import (
+    Attempt,
+    Event,
+    EventKind,
+    Task,
+    TaskStatus,
+    Worker,
+    WorkerStatus,
+)
+
+SNAPSHOT_VERSION = 1
+
+
+class TaskStore:
+    """Records and derived indexes; read-only queries. Mutate through `TaskTable` commands."""
+
+    def __init__(self) -> None:
+        self._tasks: dict[str, Task] = {}
+        self._attempts: dict[str, Attempt] = {}
+        self._workers: dict[str, Worker] = {}
+        self._next_seq = 0
+        self._events: list[Event] = []
+        self._reset_indexes()
+
+    def _reset_indexes(self) -> None:
+        self._dependents: dict[str, list[str]] = {}
+        self._by_status: dict[TaskStatus, set[str]] = {status: set() for status in TaskStatus}
+        self._by_name: dict[str, str] = {}
+        self._requirements: dict[str, Requirements] = {}
+
+    def _index(self, task: Task) -> None:
+        """Add a new task (in submit order) to every index."""
+        self._by_status[task.status].add(task.id)
+        if task.name is not None:
+            self._by_name[task.name] = task.id
+        for dep in task.dependencies:
+            self._dependents.setdefault(dep, []).append(task.id)
+
+    def _set_status(self, task: Task, status: TaskStatus) -> None:
+        self._by_status[task.status].discard(task.id)
+        task.status = status
+        self._by_status[status].add(task.id)
+
+    def _emit(self, kind: EventKind, **data: Any) -> None:
+        self._events.append((kind.value, data))
+
+    # --- queries -------------------------------------------------------------------------------
+
+    def task(self, task_id: str) -> dict[str, Any] | None:
+        """A task's public view: identity, status, attempts, and the result of its last attempt."""
+        task = self._tasks.get(task_id)
+        if task is None:
+            return None
+        attempts = [self._attempts[a] for a in task.attempts]
+        ended = [a for a in attempts if not a.open]
+        return {
+            "id": task.id, "name": task.name, "type": task.spec.get("type"), "status": task.status.value,
+            "priority": task.priority, "seq": task.seq, "spec": task.spec,
+            "dependencies": task.dependencies, "not_before": task.not_before,
+            "attempts": [a.as_dict() for a in attempts], "current_attempt": task.current,
+            "failures": task.failures, "lost": task.lost,
+            "result": ended[-1].result if ended else None, "error": task.error,
+            "submitted_at": task.submitted_at, "finished_at": task.finished_at,
+        }
+
+    def tasks(self, status: TaskStatus | str | None = None) -> list[dict[str, Any]]:
+        """Tasks in submit order, optionally only those with `status`."""
+        if status is None:
+            ids = list(self._tasks)
+        else:
+            ids = sorted(self._by_status[TaskStatus(status)], key=lambda t: self._tasks[t].seq)
+        return [view for view in (self.task(t) for t in ids) if view is not None]
+
+    def counts(self) -> dict[str, int]:
+        return {status.value: len(ids) for status, ids in self._by_status.items()}
+
+    def worker(self, worker_id: str) -> dict[str, Any] | None:
+        worker = self._workers.get(worker_id)
+        return None if worker is None else worker.as_dict()
+
+    def workers(self) -> list[dict[str, Any]]:
+        return [self._workers[w].as_dict() for w in sorted(self._workers)]
+
+    def running_on(self, worker_id: str) -> list[str]:
+        """Open (assigned or running) attempt ids on a worker, in assignment order."""
+        worker = self._workers.get(worker_id)
+        return [] if worker is None else list(worker.running)
+
+    def attempt(self, attempt_id: str) -> dict[str, Any] | None:
+        attempt = self._attempts.get(attempt_id)
+        if attempt is None:
+            return None
+        return {**attempt.as_dict(), "task_id": attempt.task_id, "result": attempt.result}
+
+    def ready_tasks(self, now: float) -> list[str]:
+        """Queued task ids whose not_before has come, by (priority, submit seq)."""
+        ready = [self._tasks[t] for t in self._by_status[TaskStatus.QUEUED]]
+        return [t.id for t in sorted(ready, key=lambda t: (t.priority, t.seq)) if t.not_before <= now]
+
+    def queued_tasks(self) -> list[str]:
+        """Every queued task id (whatever its not_before), by (priority, submit seq)."""
+        queued = [self._tasks[t] for t in self._by_status[TaskStatus.QUEUED]]
+        return [t.id for t in sorted(queued, key=lambda t: (t.priority, t.seq))]
+
+    def free_slots(self) -> dict[str, int]:
+        """Free slots of every active worker (0 included), by worker id."""
+        return {w: self._workers[w].free_slots for w in sorted(self._workers)
+                if self._workers[w].status is WorkerStatus.ACTIVE}
+
+    def by_name(self, name: str) -> str | None:
+        """The latest submitted task with this name."""
+        return self._by_name.get(name)
+
+    def requirements(self, task_id: str) -> Requirements:
+        """The parsed requirements of a task (cached; derived from its stored spec)."""
+        cached = self._requirements.get(task_id)
+        if cached is None:
+            raw = self._tasks[task_id].spec.get("requirements", {})
+            # The spec was validated at submit, so this parses; a fallback would only hide a bug.
+            parsed = parse_requirements(Issues(), "$.requirements", raw)
+            if parsed is None:
+                raise ValueError(f"stored requirements of task {task_id} do not parse: {raw!r}")
+            cached = self._requirements[task_id] = parsed
+        return cached
+
+    def drain_events(self) -> list[Event]:
+        """Events since the last drain, oldest first; they are not part of the snapshot."""
+        events, self._events = self._events, []
+        return events
+
+    # --- snapshot ------------------------------------------------------------------------------
+
+    def snapshot(self) -> bytes:
+        tasks = [t.as_list() for t in self._tasks.values()]  # insertion order is submit order
+        attempts = [self._attempts[a].as_list() for a in sorted(self._attempts)]
+        workers = [self._workers[w].as_list() for w in sorted(self._workers)]
+        return msgpack.packb([SNAPSHOT_VERSION, self._next_seq, tasks, attempts, workers],
+                             use_bin_type=True)
+
+    def restore(self, data: bytes) -> None:
+        version, next_seq, tasks, attempts, workers = msgpack.unpackb(data, raw=False)
+        if version != SNAPSHOT_VERSION:
+            raise ValueError(f"task table snapshot version {version} is not {SNAPSHOT_VERSION}")
+        self._next_seq = next_seq
+        self._tasks = {}
+        self._reset_indexes()
+        for row in sorted(tasks, key=lambda r: r[1]):
+            task = Task.from_list(row)
+            self._tasks[task.id] = task
+            self._index(task)
+        self._attempts = {row[0]: Attempt.from_list(row) for row in attempts}
+        self._workers = {row[0]: Worker.from_list(row) for row in workers}
+        self._events = []
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, TaskStore):
+            return NotImplemented
+        return (self._next_seq == other._next_seq and self._tasks == other._tasks
+                and self._attempts == other._attempts and self._workers == other._workers)
+
+    __hash__ = None  # type: ignore[assignment]
