@@ -40,6 +40,7 @@ from transports.protocol import (
 from transports.zmq_transport import Origin
 
 if TYPE_CHECKING:
+    from actors.dispatcher import Dispatcher
     from mesh.node import Node
 
 log = logging.getLogger("mesh.coordinator")
@@ -66,6 +67,7 @@ class CoordinatorRole:
         self._unformed: dict[str, float] = {}  # join peer address -> when it last said UNFORMED
         self._join_started = 0.0
         self._tasks: list[asyncio.Task[None]] = []
+        self.dispatcher: Dispatcher | None = None
 
     @property
     def requested_roles(self) -> tuple[str, ...]:
@@ -100,7 +102,11 @@ class CoordinatorRole:
         ):
             node.register(msg_cls, handler)
         node.raft_view = self._raft_view
-        node.roles_view = lambda: self.roles
+        from actors.dispatcher import Dispatcher
+
+        self.dispatcher = Dispatcher(self)
+        replica.on_apply.append(self.dispatcher.on_applied)
+        self.dispatcher.start()
         if replica.is_new and not node.config.join:
             replica.bootstrap()
         replica.start()
@@ -116,6 +122,8 @@ class CoordinatorRole:
             task.cancel()
         if self.replica is not None:
             await self.replica.stop()
+        if self.dispatcher is not None:
+            self.dispatcher.close()
 
     def _in_conf(self) -> bool:
         assert self.replica is not None and self.replica.raw is not None
@@ -174,6 +182,8 @@ class CoordinatorRole:
             replica = Replica(self.node.node_id, self.node.address, self.node.config.data_dir,
                               self._send_raft, self.timing)
             replica.bootstrap()
+            if self.dispatcher is not None:
+                replica.on_apply.append(self.dispatcher.on_applied)
             replica.start()
             old, self.replica = self.replica, replica
             if old._tick_task is not None:

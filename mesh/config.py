@@ -62,6 +62,19 @@ class NodeConfig:
     raft_tick_s: float = DEFAULT_RAFT_TICK_S
     election_ticks: int = DEFAULT_ELECTION_TICKS
     heartbeat_ticks: int = DEFAULT_HEARTBEAT_TICKS
+    db_path_override: Path | None = None
+    work_dir_override: Path | None = None
+    slots: int = field(default_factory=lambda: os.cpu_count() or 1)
+
+    @property
+    def db_path(self) -> Path:
+        """The DuckDB result store (`--db-path`, default results.duckdb in the data dir)."""
+        return self.db_path_override or self.data_dir / "results.duckdb"
+
+    @property
+    def work_dir(self) -> Path:
+        """Where a worker runs tasks (`--work-dir`, default work/ in the data dir)."""
+        return self.work_dir_override or self.data_dir / "work"
 
     @property
     def bind_endpoint(self) -> str:
@@ -76,7 +89,8 @@ def build_config(*, role: str, host: str, port: int, join: str | None, data_dir:
                  node_id: str | None, heartbeat_interval: float, heartbeat_timeout: float,
                  verbose: bool, raft_tick_ms: float = DEFAULT_RAFT_TICK_S * 1000,
                  election_ticks: int = DEFAULT_ELECTION_TICKS,
-                 heartbeat_ticks: int = DEFAULT_HEARTBEAT_TICKS) -> NodeConfig:
+                 heartbeat_ticks: int = DEFAULT_HEARTBEAT_TICKS, db_path: str | None = None,
+                 work_dir: str | None = None, slots: int | None = None) -> NodeConfig:
     """Validate raw flag values into a `NodeConfig`."""
     try:
         role_value = Role(role)
@@ -108,7 +122,12 @@ def build_config(*, role: str, host: str, port: int, join: str | None, data_dir:
         raise ConfigError(f"--heartbeat-ticks: {heartbeat_ticks} must be at least 1")
     if not election_ticks > heartbeat_ticks:
         raise ConfigError(f"--election-ticks: {election_ticks} must be greater than --heartbeat-ticks")
+    if slots is not None and not 1 <= slots <= 4096:
+        raise ConfigError(f"--slots: {slots} must be within 1-4096")
     return NodeConfig(
+        db_path_override=Path(db_path).expanduser() if db_path else None,
+        work_dir_override=Path(work_dir).expanduser() if work_dir else None,
+        slots=slots or (os.cpu_count() or 1),
         raft_tick_s=raft_tick_ms / 1000, election_ticks=election_ticks, heartbeat_ticks=heartbeat_ticks,
         role=role_value, host=host, port=port, join=joins,
         data_dir=Path(data_dir).expanduser() if data_dir else default_data_dir(port),

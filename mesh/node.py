@@ -102,12 +102,13 @@ class Node:
 
     @property
     def roles(self) -> tuple[str, ...]:
-        if self.roles_view is not None:
-            return self.roles_view()
+        if self._roles:
+            return tuple(r for role_obj in self._roles for r in role_obj.roles)
         return (self.config.role.value,)
 
     def _create_roles(self) -> None:
         from actors.coordinator import CoordinatorRole
+        from actors.worker import WorkerRole
         from mesh.replica import RaftTiming
 
         role, cfg = self.config.role, self.config
@@ -116,6 +117,11 @@ class Node:
             self._roles.append(CoordinatorRole(self, voter=True, auto=role is Role.AUTO, timing=timing))
         elif role is Role.OBSERVER:
             self._roles.append(CoordinatorRole(self, voter=False, timing=timing))
+        if role in (Role.WORKER, Role.AUTO):
+            # A lone `auto` node is coordinator and worker at once (`mesh up` on a laptop).
+            coordinators = [a.endpoint for a in cfg.join] or [self.address]
+            self._roles.append(WorkerRole(self, slots=cfg.slots, work_dir=cfg.work_dir,
+                                          coordinators=coordinators))
 
     # --- lifecycle ---------------------------------------------------------------------------
 

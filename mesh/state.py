@@ -5,9 +5,9 @@
 `snapshot()`/`restore()` carry the whole state. Commands and results are msgpack arrays
 whose first element is a `Command` / `Outcome` tag; `encode_command` builds them.
 
-Today it holds the members directory (who is in the cluster, where, in which role) and a
-small replicated key-value store for cluster settings. Tasks and workers join it in the
-tasks issue; each family of commands gets its own apply table entry.
+It holds the members directory (who is in the cluster, where, in which role), a small
+replicated key-value store for cluster settings, and the task table (tasks, attempts,
+workers: `mesh.tasktable`). Each command has its own entry in the apply table.
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ from typing import Any
 import msgpack
 
 from mesh.raft import ConfChange, ConfChangeType
+from mesh.tasktable import TaskTable
 
-SNAPSHOT_VERSION = 1
+SNAPSHOT_VERSION = 2
 MAX_KEY_BYTES = 256
 MAX_VALUE_BYTES = 64 * 1024
 
@@ -32,6 +33,13 @@ class Command(IntEnum):
     CONFIG_SET = 1
     CONFIG_DELETE = 2
     MEMBER_UPDATE = 3  # (node_id, address, raft, roles): where a member listens, what it does
+    SUBMIT_TASKS = 10  # (task dicts with dependencies resolved to ids, ids, now)
+    REGISTER_WORKER = 11  # (worker_id, address, capabilities, slots, now)
+    ASSIGN = 12  # ([(task_id, worker_id, attempt_id)], now)
+    START = 13  # ([attempt_id], now)
+    FINISH = 14  # ([(attempt_id, outcome, result)], now)
+    WORKER_LOST = 15  # (worker_id, now)
+    CANCEL_TASK = 16  # (task_id, now)
 
 
 class Outcome(IntEnum):
@@ -82,6 +90,7 @@ class ClusterState:
 
     members: dict[str, MemberInfo] = field(default_factory=dict)
     config: dict[str, bytes] = field(default_factory=dict)
+    tasks: TaskTable = field(default_factory=TaskTable)
     applied_commands: int = 0
 
     # --- the StateMachine interface -------------------------------------------------------
@@ -103,13 +112,15 @@ class ClusterState:
     def snapshot(self) -> bytes:
         members = [m.as_list() for _, m in sorted(self.members.items())]
         config = sorted(self.config.items())
-        return msgpack.packb([SNAPSHOT_VERSION, self.applied_commands, members, config],
-                             use_bin_type=True)
+        return msgpack.packb([SNAPSHOT_VERSION, self.applied_commands, members, config,
+                              self.tasks.snapshot()], use_bin_type=True)
 
     def restore(self, data: bytes) -> None:
-        version, applied, members, config = msgpack.unpackb(data, raw=False)
+        version, applied, members, config, tasks = msgpack.unpackb(data, raw=False)
         if version != SNAPSHOT_VERSION:
             raise ValueError(f"cluster state snapshot version {version} is not {SNAPSHOT_VERSION}")
+        self.tasks = TaskTable()
+        self.tasks.restore(tasks)
         self.applied_commands = applied
         self.members = {m[0]: MemberInfo(m[0], m[1], m[2], tuple(m[3])) for m in members}
         self.config = {k: v for k, v in config}
@@ -161,8 +172,45 @@ class ClusterState:
         return _result(Outcome.OK, None)
 
 
+    # --- tasks (every replica applies the same; `now` comes from the leader) ----------------
+
+    def _submit_tasks(self, tasks: list[dict[str, Any]], ids: list[str], now: float) -> bytes:
+        return _result(Outcome.OK, self.tasks.submit(tasks, ids, now))
+
+    def _register_worker(self, worker_id: str, address: str, capabilities: dict[str, Any],
+                         slots: int, now: float) -> bytes:
+        return _result(Outcome.OK, self.tasks.register_worker(worker_id, address, capabilities, slots, now))
+
+    def _assign(self, assignments: list[list[str]], now: float) -> bytes:
+        items = [(a[0], a[1], a[2]) for a in assignments if isinstance(a, list | tuple) and len(a) == 3]
+        return _result(Outcome.OK, self.tasks.assign(items, now))
+
+    def _start(self, attempt_ids: list[str], now: float) -> bytes:
+        return _result(Outcome.OK, self.tasks.start(attempt_ids, now))
+
+    def _finish(self, results: list[list[Any]], now: float) -> bytes:
+        items = [(r[0], r[1], r[2]) for r in results if isinstance(r, list | tuple) and len(r) == 3]
+        return _result(Outcome.OK, self.tasks.finish(items, now))
+
+    def _worker_lost(self, worker_id: str, now: float) -> bytes:
+        return _result(Outcome.OK, self.tasks.worker_lost(worker_id, now))
+
+    def _cancel_task(self, task_id: str, now: float) -> bytes:
+        cancelled = self.tasks.cancel(task_id, now)
+        if cancelled is None:
+            return _result(Outcome.NOT_FOUND, f"task {task_id} is unknown or already finished")
+        return _result(Outcome.OK, cancelled)
+
+
 _HANDLERS: dict[Command, Callable[..., bytes]] = {
     Command.CONFIG_SET: ClusterState._config_set,
     Command.CONFIG_DELETE: ClusterState._config_delete,
     Command.MEMBER_UPDATE: ClusterState._member_update,
+    Command.SUBMIT_TASKS: ClusterState._submit_tasks,
+    Command.REGISTER_WORKER: ClusterState._register_worker,
+    Command.ASSIGN: ClusterState._assign,
+    Command.START: ClusterState._start,
+    Command.FINISH: ClusterState._finish,
+    Command.WORKER_LOST: ClusterState._worker_lost,
+    Command.CANCEL_TASK: ClusterState._cancel_task,
 }

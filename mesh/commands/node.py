@@ -43,6 +43,11 @@ def add_node_flags(p: argparse.ArgumentParser) -> None:
                         f"(default {DEFAULT_ELECTION_TICKS})")
     p.add_argument("--heartbeat-ticks", type=int, default=DEFAULT_HEARTBEAT_TICKS, metavar="N",
                    help=f"ticks between leader heartbeats (default {DEFAULT_HEARTBEAT_TICKS})")
+    p.add_argument("--db-path", metavar="FILE",
+                   help="DuckDB result store of a coordinator (default DATA_DIR/results.duckdb)")
+    p.add_argument("--work-dir", metavar="DIR", help="where a worker runs tasks (default DATA_DIR/work)")
+    p.add_argument("--slots", type=int, metavar="N",
+                   help="attempts a worker runs at once (default: the number of cores)")
     p.add_argument("-v", "--verbose", action="store_true", help="log at debug level")
 
 
@@ -62,7 +67,8 @@ def run(args: argparse.Namespace) -> int:
             node_id=args.node_id, heartbeat_interval=args.heartbeat_interval,
             heartbeat_timeout=args.heartbeat_timeout, verbose=args.verbose,
             raft_tick_ms=args.raft_tick_ms, election_ticks=args.election_ticks,
-            heartbeat_ticks=args.heartbeat_ticks,
+            heartbeat_ticks=args.heartbeat_ticks, db_path=args.db_path, work_dir=args.work_dir,
+            slots=args.slots,
         )
     except ConfigError as err:
         print(f"mesh node: error: {err}", file=sys.stderr)

@@ -1,0 +1,395 @@
+"""The tasks side of a coordinator: the task API on every replica, and the leader's duties.
+
+Every replica turns applied task events into DuckDB rows and answers task queries from its
+state. The leader also validates submissions (ids chosen and names resolved before proposing),
+schedules ready tasks onto workers (assignments committed in batches before any `RunTask` is
+sent), batches worker reports into few log entries (acknowledging a result only once it is
+committed), and declares silent workers lost. Worker heartbeats are soft state on the leader,
+never logged; a new leader gives every known worker a full timeout to reattach.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from actors.results_writer import FLUSH_ROWS, FLUSH_S, ResultsWriter
+from mesh.raft import ClientRequest, ProposalDropped, encode_request
+from mesh.replica import NotLeaderError
+from mesh.scheduler import schedule
+from mesh.state import Command, Outcome, decode_result, encode_command
+from mesh.tasks import TaskValidationError, parse_tasks, resolve_dependencies, topological_order
+from mesh.tasktable import TERMINAL
+from transports.errors import ErrorCode
+from transports.protocol import (
+    AckReply,
+    CancelAttempt,
+    CancelTaskRequest,
+    ErrorReply,
+    RegisterWorkerReply,
+    RegisterWorkerRequest,
+    RunTask,
+    SubmitTasksReply,
+    SubmitTasksRequest,
+    TaskFinished,
+    TaskFinishedAck,
+    TaskQueryReply,
+    TaskQueryRequest,
+    TaskStarted,
+    WorkerHeartbeat,
+)
+from transports.zmq_transport import Origin
+
+if TYPE_CHECKING:
+    from actors.coordinator import CoordinatorRole
+
+log = logging.getLogger("mesh.dispatch")
+
+SCHEDULE_EVERY_S = 0.005  # how often the leader batches reports and schedules
+LIVENESS_EVERY_S = 0.5
+
+
+class Dispatcher:
+    def __init__(self, coordinator: CoordinatorRole) -> None:
+        self.coord = coordinator
+        self.node = coordinator.node
+        self.writer = ResultsWriter(self.node.config.db_path)
+        self.changed = asyncio.Event()  # set whenever applied entries changed some task
+        self._last_seen: dict[str, float] = {}
+        self._was_leader = False
+        self._assigning = False
+        self._starts: list[str] = []
+        self._finishes: dict[str, tuple[TaskFinished, Origin]] = {}
+        self._finishing: set[str] = set()
+        self._last_flush = time.monotonic()
+        self._specs: dict[str, dict[str, Any]] = {}
+
+    @property
+    def replica(self) -> Any:
+        return self.coord.replica
+
+    @property
+    def table(self) -> Any:
+        assert self.coord.replica is not None
+        return self.coord.replica.state.tasks
+
+    def start(self) -> None:
+        node = self.node
+        for msg_cls, handler in (
+            (SubmitTasksRequest, self._on_submit), (TaskQueryRequest, self._on_query),
+            (CancelTaskRequest, self._on_cancel), (RegisterWorkerRequest, self._on_register),
+            (WorkerHeartbeat, self._on_heartbeat), (TaskStarted, self._on_started),
+            (TaskFinished, self._on_finished),
+        ):
+            node.register(msg_cls, handler)
+        node.add_status_section(self._status)
+        node.every(SCHEDULE_EVERY_S, self._tick, "dispatch")
+        node.every(LIVENESS_EVERY_S, self._check_liveness, "liveness")
+
+    def close(self) -> None:
+        self.writer.close()
+
+    def on_applied(self, index: int, command: bytes, result: bytes) -> None:
+        """Called by the replica after each applied entry: events -> rows, wake waiters."""
+        events = self.table.drain_events()
+        if not events:
+            return
+        for kind, data in events:
+            if kind == "task_submitted":
+                task = self.table.task(data["task_id"])
+                if task is not None:
+                    self._specs[data["task_id"]] = task.get("spec") or {}
+            elif kind == "worker_registered":
+                worker = self.table.worker(data["worker_id"])
+                if worker is not None:
+                    self._specs[f"worker:{data['worker_id']}"] = worker.get("capabilities") or {}
+        self.writer.add(events, self._specs)
+        self._specs.clear()
+        self.changed.set()
+        self.changed = asyncio.Event()
+        if self.writer.pending >= FLUSH_ROWS:
+            self.writer.flush()
+
+    def _status(self) -> dict[str, Any]:
+        if self.replica is None:
+            return {}
+        workers = self.table.workers()
+        return {"task_counts": self.table.counts(),
+                "workers": [{"worker_id": w["id"], "status": w["status"], "slots": w["slots"],
+                             "running": len(w["running"]), "address": w["address"]} for w in workers],
+                "results_db": str(self.writer.path), "results_rows": self.writer.rows_written}
+
+    # --- the leader's loop ---------------------------------------------------------------------
+
+    def _is_leader(self) -> bool:
+        return self.replica is not None and self.replica.raw is not None and self.replica.raw.is_leader
+
+    def _tick(self) -> None:
+        now = time.monotonic()
+        if now - self._last_flush >= FLUSH_S:
+            self._last_flush = now
+            self.writer.flush()
+        leader = self._is_leader()
+        if leader and not self._was_leader:
+            self._become_leader()
+        self._was_leader = leader
+        if not leader:
+            return
+        self._flush_reports()
+        if not self._assigning:
+            self._schedule()
+
+    def _become_leader(self) -> None:
+        """Give every known worker a full timeout to find us, and resend what may never have
+        left the old leader (RunTask is idempotent at the worker)."""
+        now = time.monotonic()
+        for worker in self.table.workers():
+            if worker["status"] == "active":
+                self._last_seen[worker["id"]] = now
+        for task in self.table.tasks("assigned"):
+            attempt = task.get("current_attempt")
+            if attempt:
+                self._send_run(attempt)
+
+    def _propose(self, command: bytes) -> asyncio.Future[bytes] | None:
+        try:
+            _, fut = self.replica.propose(command)
+        except (NotLeaderError, ProposalDropped):
+            return None
+        return fut
+
+    def _schedule(self) -> None:
+        plan = schedule(self.table, time.time())
+        if not plan:
+            return
+        assignments = [[task_id, worker_id, f"a-{uuid.uuid4().hex[:12]}"] for task_id, worker_id in plan]
+        fut = self._propose(encode_command(Command.ASSIGN, assignments, time.time()))
+        if fut is None:
+            return
+        self._assigning = True
+        fut.add_done_callback(self._assigned)
+
+    def _assigned(self, fut: asyncio.Future[bytes]) -> None:
+        self._assigning = False
+        if fut.exception() is not None:
+            return
+        _, accepted = decode_result(fut.result())
+        for attempt_id in accepted or []:
+            self._send_run(attempt_id)
+
+    def _send_run(self, attempt_id: str) -> None:
+        attempt = self.table.attempt(attempt_id)
+        if attempt is None:
+            return
+        task = self.table.task(attempt["task_id"])
+        worker = self.table.worker(attempt["worker_id"])
+        if task is None or worker is None:
+            return
+        spec = task["spec"]
+        assert self.node.transport is not None
+        self.node.transport.send(worker["address"], RunTask(attempt_id, task["id"], spec["type"],
+                                                            spec.get("config") or {}, spec.get("timeout_s")))
+
+    def _flush_reports(self) -> None:
+        if self._starts:
+            starts, self._starts = self._starts, []
+            self._propose(encode_command(Command.START, starts, time.time()))
+        if self._finishes:
+            batch, self._finishes = self._finishes, {}
+            results = [[m.attempt_id, m.outcome, m.result] for m, _ in batch.values()]
+            fut = self._propose(encode_command(Command.FINISH, results, time.time()))
+            if fut is None:
+                return
+            self._finishing.update(batch)
+            fut.add_done_callback(partial(self._finished_committed, batch))
+
+    def _finished_committed(self, batch: dict[str, tuple[TaskFinished, Origin]],
+                            fut: asyncio.Future[bytes]) -> None:
+        self._finishing.difference_update(batch)
+        if fut.exception() is not None:
+            return  # not committed: the workers resend, the next leader records them
+        assert self.node.transport is not None
+        for attempt_id, (msg, origin) in batch.items():
+            worker = self.table.worker(msg.worker_id)
+            target = worker["address"] if worker else None
+            if target:
+                self.node.transport.send(target, TaskFinishedAck(attempt_id))
+            else:
+                self.node.transport.reply(origin, TaskFinishedAck(attempt_id))
+
+    def _check_liveness(self) -> None:
+        if not self._is_leader():
+            return
+        timeout = self.node.config.heartbeat_timeout_s
+        now = time.monotonic()
+        for worker in self.table.workers():
+            if worker["status"] != "active":
+                continue
+            seen = self._last_seen.setdefault(worker["id"], now)
+            if now - seen > timeout:
+                log.warning("worker %s silent for %.1f s: declaring it lost", worker["id"], now - seen)
+                self._last_seen.pop(worker["id"], None)
+                self._propose(encode_command(Command.WORKER_LOST, worker["id"], time.time()))
+
+    # --- worker protocol -----------------------------------------------------------------------
+
+    def _not_leader(self, origin: Origin, corr_id: int) -> bool:
+        if self._is_leader():
+            return False
+        assert self.node.transport is not None
+        self.node.transport.reply(origin, ErrorReply(ErrorCode.NOT_LEADER, "not the leader",
+                                                     self.replica.leader_address if self.replica else None),
+                                  corr_id)
+        return True
+
+    def _on_register(self, origin: Origin, corr_id: int, msg: RegisterWorkerRequest) -> None:
+        if self._not_leader(origin, corr_id):
+            return
+        self._last_seen[msg.worker_id] = time.monotonic()
+        command = encode_command(Command.REGISTER_WORKER, msg.worker_id, msg.address, msg.capabilities,
+                                 msg.slots, time.time())
+        fut = self._propose(command)
+        if fut is None:
+            return
+        fut.add_done_callback(partial(self._registered, origin, corr_id, msg))
+
+    def _registered(self, origin: Origin, corr_id: int, msg: RegisterWorkerRequest,
+                    fut: asyncio.Future[bytes]) -> None:
+        if fut.exception() is not None:
+            return  # the worker asks again
+        open_here = set(self.table.running_on(msg.worker_id))
+        cancel = tuple(a for a in msg.running if a not in open_here)
+        assigned = [a for a in msg.running if a in open_here
+                    and (self.table.attempt(a) or {}).get("started_at") is None]
+        if assigned:
+            self._starts.extend(assigned)
+        assert self.node.transport is not None
+        self.node.transport.reply(origin, RegisterWorkerReply(True, self.node.config.heartbeat_interval_s,
+                                                              cancel), corr_id)
+
+    def _on_heartbeat(self, origin: Origin, corr_id: int, msg: WorkerHeartbeat) -> None:
+        if self._not_leader(origin, corr_id):
+            return
+        worker = self.table.worker(msg.worker_id)
+        assert self.node.transport is not None
+        if worker is None or worker["status"] == "lost":
+            self.node.transport.reply(origin, ErrorReply(ErrorCode.NOT_FOUND, "register again"), corr_id)
+            return
+        self._last_seen[msg.worker_id] = time.monotonic()
+        self.node.transport.reply(origin, AckReply(), corr_id)
+
+    def _on_started(self, origin: Origin, corr_id: int, msg: TaskStarted) -> None:
+        if self._is_leader():
+            self._last_seen[msg.worker_id] = time.monotonic()
+            self._starts.extend(msg.attempt_ids)
+
+    def _on_finished(self, origin: Origin, corr_id: int, msg: TaskFinished) -> None:
+        if self._not_leader(origin, corr_id):
+            return
+        self._last_seen[msg.worker_id] = time.monotonic()
+        attempt = self.table.attempt(msg.attempt_id)
+        if attempt is not None and attempt.get("outcome") is not None:
+            assert self.node.transport is not None  # already recorded: just acknowledge again
+            self.node.transport.reply(origin, TaskFinishedAck(msg.attempt_id), corr_id)
+            return
+        if msg.attempt_id not in self._finishing:
+            self._finishes[msg.attempt_id] = (msg, origin)
+
+    # --- client API ----------------------------------------------------------------------------
+
+    def _on_submit(self, origin: Origin, corr_id: int, msg: SubmitTasksRequest) -> None:
+        if self._not_leader(origin, corr_id):
+            return
+        assert self.node.transport is not None
+        table = self.table
+
+        def known(ref: str) -> str | None:
+            return ref if table.task(ref) is not None else table.by_name(ref)
+        try:
+            specs = parse_tasks(list(msg.tasks), priority_override=msg.priority, known=known)
+        except TaskValidationError as err:
+            self.node.transport.reply(origin, ErrorReply(ErrorCode.REJECTED, str(err)), corr_id)
+            return
+        ids = [f"t-{uuid.uuid4().hex[:12]}" for _ in specs]
+        deps = resolve_dependencies(specs, ids, known)
+        order = topological_order(specs)
+        dicts = []
+        for i in order:
+            d = specs[i].to_dict()
+            d["dependencies"] = list(deps[i])
+            dicts.append(d)
+        command = encode_command(Command.SUBMIT_TASKS, dicts, [ids[i] for i in order], time.time())
+        try:
+            _, fut = self.replica.propose(encode_request(ClientRequest(msg.client_id, msg.seq, command)))
+        except (NotLeaderError, ProposalDropped) as err:
+            self.coord._error(origin, corr_id, err)
+            return
+        fut.add_done_callback(partial(self._submitted, origin, corr_id, ids, [ids[i] for i in order]))
+
+    def _submitted(self, origin: Origin, corr_id: int, ids: list[str], ordered: list[str],
+                   fut: asyncio.Future[bytes]) -> None:
+        err = fut.exception()
+        if err is not None:
+            self.coord._error(origin, corr_id, err)
+            return
+        outcome, accepted = decode_result(fut.result())
+        assert self.node.transport is not None
+        if outcome is not Outcome.OK:
+            self.node.transport.reply(origin, ErrorReply(ErrorCode.REJECTED, str(accepted)), corr_id)
+            return
+        # A retried request is answered from the session cache: the ids of the first attempt.
+        result_ids = list(accepted) if set(accepted) != set(ordered) else ids
+        self.node.transport.reply(origin, SubmitTasksReply(tuple(result_ids)), corr_id)
+
+    def _on_query(self, origin: Origin, corr_id: int, msg: TaskQueryRequest) -> None:
+        task = asyncio.get_running_loop().create_task(self._query(origin, corr_id, msg))
+        self.coord._tasks.append(task)
+        task.add_done_callback(self.coord._tasks.remove)
+
+    async def _query(self, origin: Origin, corr_id: int, msg: TaskQueryRequest) -> None:
+        deadline = time.monotonic() + max(msg.wait_s, 0.0)
+        while True:
+            tasks = ([t for t in (self.table.task(i) for i in msg.task_ids) if t is not None]
+                     if msg.task_ids else self.table.tasks(msg.status))
+            if msg.status is not None:
+                tasks = [t for t in tasks if t["status"] == msg.status]
+            done = all(t["status"] in TERMINAL for t in tasks) and len(tasks) == len(msg.task_ids)
+            remaining = deadline - time.monotonic()
+            if done or remaining <= 0 or not msg.task_ids:
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.changed.wait(), min(remaining, 1.0))
+        assert self.node.transport is not None
+        self.node.transport.reply(origin, TaskQueryReply(tuple(tasks[: msg.limit]), self.table.counts()),
+                                  corr_id)
+
+    def _on_cancel(self, origin: Origin, corr_id: int, msg: CancelTaskRequest) -> None:
+        if self._not_leader(origin, corr_id):
+            return
+        command = encode_command(Command.CANCEL_TASK, msg.task_id, time.time())
+        try:
+            _, fut = self.replica.propose(encode_request(ClientRequest(msg.client_id, msg.seq, command)))
+        except (NotLeaderError, ProposalDropped) as err:
+            self.coord._error(origin, corr_id, err)
+            return
+        fut.add_done_callback(partial(self._cancelled, origin, corr_id))
+
+    def _cancelled(self, origin: Origin, corr_id: int, fut: asyncio.Future[bytes]) -> None:
+        err = fut.exception()
+        if err is not None:
+            self.coord._error(origin, corr_id, err)
+            return
+        outcome, payload = decode_result(fut.result())
+        assert self.node.transport is not None
+        if outcome is not Outcome.OK:
+            self.node.transport.reply(origin, ErrorReply(ErrorCode.NOT_FOUND, str(payload)), corr_id)
+            return
+        worker = self.table.worker(payload.get("worker_id") or "") if payload.get("attempt_id") else None
+        if worker is not None:
+            self.node.transport.send(worker["address"], CancelAttempt(payload["attempt_id"]))
+        self.node.transport.reply(origin, AckReply(f"cancelled {payload['task_id']}"), corr_id)

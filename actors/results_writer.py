@@ -1,0 +1,156 @@
+"""Every replica's materialised view of the applied log in DuckDB: tasks, attempts, per-test
+outcomes, benchmark measurements, metric samples and workers.
+
+The task table's events (drained after each applied entry) are turned into rows and written in
+bulk every `FLUSH_S` or `FLUSH_ROWS`, never row by row. The store's writes are upserts keyed by
+task and attempt id, so replaying the log after a restart (or installing a snapshot) writes
+nothing twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from analytics.store import ResultStore
+
+log = logging.getLogger("mesh.results")
+
+FLUSH_S = 0.2
+FLUSH_ROWS = 5000
+
+
+class ResultsWriter:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.store = ResultStore(path)
+        self._tasks: list[dict[str, Any]] = []
+        self._attempts: list[dict[str, Any]] = []
+        self._tests: list[dict[str, Any]] = []
+        self._bench: list[dict[str, Any]] = []
+        self._metrics: list[dict[str, Any]] = []
+        self._workers: list[dict[str, Any]] = []
+        self.task_info: dict[str, dict[str, Any]] = {}  # task id -> type/config for measurement rows
+        self.rows_written = 0
+        self.errors = 0
+
+    @property
+    def pending(self) -> int:
+        return sum(len(b) for b in (self._tasks, self._attempts, self._tests, self._bench,
+                                    self._metrics, self._workers))
+
+    def add(self, events: list[tuple[str, dict[str, Any]]], specs: dict[str, dict[str, Any]]) -> None:
+        """Turn task-table events into rows. `specs` maps task id -> its spec, for new tasks."""
+        for kind, data in events:
+            handler = getattr(self, f"_on_{kind}", None)
+            if handler is not None:
+                handler(data, specs)
+
+    def _on_task_submitted(self, d: dict[str, Any], specs: dict[str, dict[str, Any]]) -> None:
+        spec = specs.get(d["task_id"], {})
+        self.task_info[d["task_id"]] = spec
+        self._tasks.append({"task_id": d["task_id"], "name": d.get("name"), "type": d.get("type"),
+                            "priority": d.get("priority"), "status": d.get("status"),
+                            "submitted_at": d.get("at"), "spec": json.dumps(spec, default=str)})
+
+    def _on_task_queued(self, d: dict[str, Any], specs: dict[str, dict[str, Any]]) -> None:
+        self._tasks.append({"task_id": d["task_id"], "status": "queued"})
+
+    def _on_task_finished(self, d: dict[str, Any], specs: dict[str, dict[str, Any]]) -> None:
+        self._tasks.append({"task_id": d["task_id"], "status": d.get("status"), "finished_at": d.get("at")})
+
+    def _on_attempt_assigned(self, d: dict[str, Any], specs: dict[str, dict[str, Any]]) -> None:
+        self._attempts.append({"attempt_id": d["attempt_id"], "task_id": d["task_id"],
+                               "worker_id": d.get("worker_id")})
+        self._tasks.append({"task_id": d["task_id"], "status": "assigned"})
+
+    def _on_attempt_started(self, d: dict[str, Any], specs: dict[str, dict[str, Any]]) -> None:
+        self._attempts.append({"attempt_id": d["attempt_id"], "task_id": d.get("task_id"),
+                               "started_at": d.get("at")})
+        self._tasks.append({"task_id": d["task_id"], "status": "running"})
+
+    def _on_attempt_finished(self, d: dict[str, Any], specs: dict[str, dict[str, Any]]) -> None:
+        result = d.get("result") or {}
+        base = {"task_id": d["task_id"], "attempt_id": d["attempt_id"], "worker_id": d.get("worker_id")}
+        self._attempts.append({**base, "finished_at": d.get("at"), "outcome": d.get("outcome"),
+                               "exit_code": result.get("exit_code"), "error": result.get("error"),
+                               "result": json.dumps(result, default=str)})
+        at = d.get("at")
+        for test in result.get("test_outcomes") or []:
+            self._tests.append({**base, "nodeid": test.get("nodeid"), "outcome": test.get("outcome"),
+                                "duration_s": test.get("duration_s"), "recorded_at": at})
+            if test.get("duration_s") is not None:
+                self._metrics.append({"ts": at, "task_id": d["task_id"], "worker_id": d.get("worker_id"),
+                                      "task_type": "test", "metric": "test_duration_s",
+                                      "value": float(test["duration_s"])})
+        spec = self.task_info.get(d["task_id"]) or specs.get(d["task_id"], {})
+        config = spec.get("config") or {}
+        for row in result.get("benchmark") or []:
+            self._bench.append({**base, "benchmark": config.get("benchmark"), "model": config.get("model"),
+                                "precision": config.get("precision"), "hardware": row.get("hardware"),
+                                "batch_size": row.get("batch_size"), "iterations": row.get("iterations"),
+                                **{k: row.get(k) for k in ("latency_mean_ms", "latency_std_ms",
+                                                           "latency_p50_ms", "latency_p90_ms",
+                                                           "latency_p99_ms", "throughput_per_s",
+                                                           "peak_memory_mb")},
+                                "recorded_at": at})
+            for metric in ("latency_mean_ms", "latency_p50_ms", "latency_p99_ms", "throughput_per_s",
+                           "peak_memory_mb"):
+                if row.get(metric) is not None:
+                    self._metrics.append({
+                        "ts": at, "task_id": d["task_id"], "worker_id": d.get("worker_id"),
+                        "task_type": "benchmark", "model": config.get("model"),
+                        "hardware": row.get("hardware"), "batch_size": row.get("batch_size"),
+                        "metric": metric, "value": float(row[metric])})
+        if result.get("duration_s") is not None:
+            self._metrics.append({"ts": at, "task_id": d["task_id"], "worker_id": d.get("worker_id"),
+                                  "task_type": spec.get("type"), "metric": "task_duration_s",
+                                  "value": float(result["duration_s"])})
+
+    def _on_worker_registered(self, d: dict[str, Any], specs: dict[str, dict[str, Any]]) -> None:
+        caps = specs.get(f"worker:{d['worker_id']}", {})
+        self._workers.append({"worker_id": d["worker_id"], "hostname": caps.get("hostname"),
+                              "hardware": caps.get("hardware"), "device_type": caps.get("device_type"),
+                              "capabilities": json.dumps(caps, default=str) if caps else None,
+                              "first_seen": d.get("at"), "last_seen": d.get("at")})
+
+    def flush(self) -> int:
+        """Write everything pending in one bulk statement per table. Errors are logged and
+        counted; the rows stay pending and the next flush tries again."""
+        if not self.pending:
+            return 0
+        written = 0
+        try:
+            store = self.store
+            batches = ((self._tasks, store.insert_tasks, "task_id"),
+                       (self._attempts, store.insert_attempts, "attempt_id"),
+                       (self._tests, store.insert_test_outcomes, None),
+                       (self._bench, store.insert_benchmark_measurements, None),
+                       (self._metrics, store.insert_metrics, None),
+                       (self._workers, store.upsert_workers, "worker_id"))
+            for rows, insert, key in batches:
+                if rows:
+                    insert(_merge(rows, key) if key else rows)
+                    written += len(rows)
+                    rows.clear()
+        except Exception:
+            self.errors += 1
+            log.exception("writing results to %s failed (will retry)", self.path)
+            return written
+        self.rows_written += written
+        return written
+
+    def close(self) -> None:
+        self.flush()
+        self.store.close()
+
+
+def _merge(rows: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
+    """Fold several updates of one key into one row (an upsert batch must not repeat a key)."""
+    merged: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        current = merged.setdefault(row[key], {})
+        current.update({k: v for k, v in row.items() if v is not None})
+    return list(merged.values())

@@ -1,0 +1,222 @@
+"""The worker role: attach to the leader, run the attempts it sends, report each one until acknowledged.
+
+A worker is not in Raft. It finds the leader through the coordinators it was given (following
+NOT_LEADER answers), registers with what it can do and what it is running, and heartbeats. When
+the leader goes quiet it registers again with whoever leads next, reporting its running attempts,
+so a coordinator failover neither loses nor repeats work. Every message is keyed by attempt id:
+a RunTask received twice starts one process; a result is resent until the leader says it is
+committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from actors.executors import ExecutionRequest, ExecutionResult, executor_for
+from mesh.hardware import capabilities
+from mesh.health import health_snapshot
+from transports.errors import ErrorCode
+from transports.protocol import (
+    AckReply,
+    CancelAttempt,
+    ErrorReply,
+    RegisterWorkerReply,
+    RegisterWorkerRequest,
+    RunTask,
+    TaskFinished,
+    TaskFinishedAck,
+    TaskStarted,
+    WorkerHeartbeat,
+)
+from transports.zmq_transport import Origin
+
+if TYPE_CHECKING:
+    from mesh.node import Node
+
+log = logging.getLogger("mesh.worker")
+
+QUIET_INTERVALS = 3  # heartbeats without an answer before the worker looks for a new leader
+RESEND_S = 1.0  # unacknowledged results are sent again this often
+
+
+class WorkerRole:
+    """Runs task attempts for the cluster on this node."""
+
+    def __init__(self, node: Node, *, slots: int, work_dir: Path, coordinators: list[str]) -> None:
+        self.node = node
+        self.slots = slots
+        self.work_dir = work_dir
+        self.coordinators = coordinators or [node.address]
+        self.leader: str | None = None
+        self.registered = False
+        self.interval = node.config.heartbeat_interval_s
+        self._last_answer = 0.0
+        self._next_coordinator = 0
+        self._running: dict[str, tuple[asyncio.Task[None], asyncio.Event]] = {}
+        self._unacked: dict[str, tuple[TaskFinished, float]] = {}
+        self._finished: dict[str, float] = {}  # attempt id -> when acknowledged (dedup of RunTask)
+        self._loop_task: asyncio.Task[None] | None = None
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        return ("worker",)
+
+    async def start(self) -> None:
+        node = self.node
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        for msg_cls, handler in ((RunTask, self._on_run), (CancelAttempt, self._on_cancel),
+                                 (RegisterWorkerReply, self._on_registered),
+                                 (TaskFinishedAck, self._on_finished_ack), (AckReply, self._on_ack),
+                                 (ErrorReply, self._on_error)):
+            node.register(msg_cls, handler)
+        node.add_status_section(lambda: {"worker": {
+            "leader": self.leader, "registered": self.registered, "slots": self.slots,
+            "running": sorted(self._running), "unacknowledged": len(self._unacked)}})
+        self._loop_task = asyncio.get_running_loop().create_task(self._attach_loop(), name="worker")
+
+    async def stop(self) -> None:
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+        for _, cancel in self._running.values():
+            cancel.set()
+        if self._running:
+            await asyncio.wait([t for t, _ in self._running.values()], timeout=5)
+        with contextlib.suppress(Exception):
+            executor = executor_for("callable")
+            close = getattr(executor, "close", None)
+            if close is not None:
+                await close()
+
+    # --- finding and keeping the leader --------------------------------------------------------
+
+    def _send(self, address: str, msg: Any) -> None:
+        assert self.node.transport is not None
+        self.node.transport.send(address, msg)
+
+    def _target(self) -> str:
+        if self.leader is not None:
+            return self.leader
+        address = self.coordinators[self._next_coordinator % len(self.coordinators)]
+        self._next_coordinator += 1
+        return address
+
+    async def _attach_loop(self) -> None:
+        while True:
+            now = time.monotonic()
+            if self.registered and now - self._last_answer > QUIET_INTERVALS * self.interval:
+                log.warning("leader %s went quiet; looking for the new one", self.leader)
+                self.registered, self.leader = False, None
+            target = self._target()
+            if not self.registered:
+                self._send(target, RegisterWorkerRequest(
+                    self.node.node_id, self.node.address, capabilities(), self.slots,
+                    tuple(sorted(self._running))))
+            else:
+                self._send(target, WorkerHeartbeat(self.node.node_id, tuple(sorted(self._running)),
+                                                   health_snapshot(self.work_dir)))
+            for attempt_id, (msg, sent_at) in list(self._unacked.items()):
+                if self.registered and now - sent_at >= RESEND_S:
+                    self._send(target, msg)
+                    self._unacked[attempt_id] = (msg, now)
+            cutoff = now - 600
+            for attempt_id in [a for a, t in self._finished.items() if t < cutoff]:
+                del self._finished[attempt_id]
+            await asyncio.sleep(self.interval if self.registered else min(self.interval, 0.2))
+
+    def _on_registered(self, origin: Origin, corr_id: int, msg: RegisterWorkerReply) -> None:
+        if not msg.accepted or origin.peer is None:
+            return
+        if not self.registered:
+            log.info("registered with leader at %s (%d slots)", origin.peer, self.slots)
+        self.leader, self.registered = origin.peer, True
+        self._last_answer = time.monotonic()
+        self.interval = msg.heartbeat_interval_s or self.interval
+        for attempt_id in msg.cancel:
+            self._cancel(attempt_id)
+        for finished, _ in list(self._unacked.values()):  # results that waited for a leader
+            self._send(origin.peer, finished)
+
+    def _on_ack(self, origin: Origin, corr_id: int, msg: AckReply) -> None:
+        if origin.peer is not None and origin.peer == self.leader:
+            self._last_answer = time.monotonic()
+
+    def _on_error(self, origin: Origin, corr_id: int, msg: ErrorReply) -> None:
+        if msg.code is ErrorCode.NOT_LEADER:
+            self.registered = False
+            self.leader = msg.leader_address if msg.leader_address else None
+        elif msg.code is ErrorCode.NOT_FOUND and origin.peer == self.leader:
+            self.registered = False  # the leader does not know us (yet): register again
+        else:
+            log.warning("error from %s: %s %s", origin, msg.code.name, msg.message)
+
+    # --- running attempts ----------------------------------------------------------------------
+
+    def _on_run(self, origin: Origin, corr_id: int, msg: RunTask) -> None:
+        attempt_id = msg.attempt_id
+        leader = origin.peer or self.leader
+        if attempt_id in self._running:
+            return
+        if attempt_id in self._unacked or attempt_id in self._finished:
+            pending = self._unacked.get(attempt_id)
+            if pending is not None and leader:
+                self._send(leader, pending[0])
+            return
+        cancel = asyncio.Event()
+        task = asyncio.get_running_loop().create_task(self._run(msg, cancel), name=f"attempt-{attempt_id}")
+        self._running[attempt_id] = (task, cancel)
+        if leader:
+            self._send(leader, TaskStarted(self.node.node_id, (attempt_id,)))
+
+    async def _run(self, msg: RunTask, cancel: asyncio.Event) -> None:
+        request = ExecutionRequest(msg.task_id, msg.attempt_id, msg.type, _as_json(msg.config), msg.timeout_s,
+                                   self.work_dir)
+        try:
+            result = await executor_for(msg.type).run(request, cancel)
+        except Exception as err:  # an executor bug must fail the attempt, not the worker
+            log.exception("executor for %s failed", msg.type)
+            result = ExecutionResult("error", error=f"{type(err).__name__}: {err}")
+        finally:
+            self._running.pop(msg.attempt_id, None)
+        finished = TaskFinished(self.node.node_id, msg.attempt_id, msg.task_id, result.outcome,
+                                _wire_safe(result.to_dict()))
+        self._unacked[msg.attempt_id] = (finished, time.monotonic())
+        log.info("attempt %s of %s: %s", msg.attempt_id, msg.task_id, result.outcome)
+        if self.leader:
+            self._send(self.leader, finished)
+
+    def _on_finished_ack(self, origin: Origin, corr_id: int, msg: TaskFinishedAck) -> None:
+        if self._unacked.pop(msg.attempt_id, None) is not None:
+            self._finished[msg.attempt_id] = time.monotonic()
+
+    def _on_cancel(self, origin: Origin, corr_id: int, msg: CancelAttempt) -> None:
+        self._cancel(msg.attempt_id)
+
+    def _cancel(self, attempt_id: str) -> None:
+        running = self._running.get(attempt_id)
+        if running is not None:
+            running[1].set()
+
+
+def _as_json(value: Any) -> Any:
+    """The wire decodes arrays as tuples; executors take the task's JSON config (lists)."""
+    if isinstance(value, dict):
+        return {k: _as_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_as_json(v) for v in value]
+    return value
+
+
+def _wire_safe(value: Any) -> Any:
+    """Results travel as msgpack: keep plain data, turn anything else into its repr."""
+    if value is None or isinstance(value, bool | int | float | str | bytes):
+        return value
+    if isinstance(value, dict):
+        return {str(k): _wire_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_wire_safe(v) for v in value]
+    return repr(value)
