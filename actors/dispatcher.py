@@ -52,6 +52,7 @@ log = logging.getLogger("mesh.dispatch")
 
 SCHEDULE_EVERY_S = 0.005  # how often the leader batches reports and schedules
 LIVENESS_EVERY_S = 0.5
+RESEND_RUN_AFTER_S = 1.0  # an assignment the worker has not confirmed is sent again (idempotent)
 
 
 class Dispatcher:
@@ -61,6 +62,7 @@ class Dispatcher:
         self.writer = ResultsWriter(self.node.config.db_path)
         self.changed = asyncio.Event()  # set whenever applied entries changed some task
         self._last_seen: dict[str, float] = {}
+        self._run_sent: dict[str, float] = {}  # attempt id -> when RunTask last went out
         self._was_leader = False
         self._assigning = False
         self._starts: list[str] = []
@@ -191,9 +193,11 @@ class Dispatcher:
         if task is None or worker is None:
             return
         spec = task["spec"]
+        self._run_sent[attempt_id] = time.monotonic()
         assert self.node.transport is not None
-        self.node.transport.send(worker["address"], RunTask(attempt_id, task["id"], spec["type"],
-                                                            spec.get("config") or {}, spec.get("timeout_s")))
+        run = RunTask(attempt_id, task["id"], spec["type"], spec.get("config") or {},
+                      spec.get("timeout_seconds"))
+        self.node.transport.send(worker["address"], run)
 
     def _flush_reports(self) -> None:
         if self._starts:
@@ -222,9 +226,21 @@ class Dispatcher:
             else:
                 self.node.transport.reply(origin, TaskFinishedAck(attempt_id))
 
+    def _resend_unconfirmed(self) -> None:
+        """A RunTask can be lost (a fresh connection, a worker restarting): send again what no
+        worker has confirmed starting. Workers key attempts by id, so a duplicate is ignored."""
+        now = time.monotonic()
+        for task in self.table.tasks("assigned"):
+            attempt = task.get("current_attempt")
+            if attempt and now - self._run_sent.get(attempt, 0.0) >= RESEND_RUN_AFTER_S:
+                self._send_run(attempt)
+        for attempt in [a for a, t in self._run_sent.items() if now - t > 60]:
+            del self._run_sent[attempt]
+
     def _check_liveness(self) -> None:
         if not self._is_leader():
             return
+        self._resend_unconfirmed()
         timeout = self.node.config.heartbeat_timeout_s
         now = time.monotonic()
         for worker in self.table.workers():
@@ -251,17 +267,31 @@ class Dispatcher:
         if self._not_leader(origin, corr_id):
             return
         self._last_seen[msg.worker_id] = time.monotonic()
+        assert self.node.transport is not None
+        self.node.transport.connect(msg.address)  # so the first RunTask finds the link up
+        worker = self.table.worker(msg.worker_id)
+        vanished = set(self.table.running_on(msg.worker_id)) - set(msg.running)
+        started = [a for a in vanished if (self.table.attempt(a) or {}).get("started_at") is not None]
+        if worker is not None and worker["status"] == "active" and started and not msg.running:
+            # It came back running nothing although it had started attempts: it restarted and
+            # they died with it. (Attempts only assigned are sent again by the resend timer.)
+            log.warning("worker %s restarted without %d started attempts: requeueing them",
+                        msg.worker_id, len(started))
+            self._propose(encode_command(Command.WORKER_LOST, msg.worker_id, time.time()))
         command = encode_command(Command.REGISTER_WORKER, msg.worker_id, msg.address, msg.capabilities,
                                  msg.slots, time.time())
         fut = self._propose(command)
         if fut is None:
+            log.debug("registration of %s not proposed (no longer leader)", msg.worker_id)
             return
         fut.add_done_callback(partial(self._registered, origin, corr_id, msg))
 
     def _registered(self, origin: Origin, corr_id: int, msg: RegisterWorkerRequest,
                     fut: asyncio.Future[bytes]) -> None:
         if fut.exception() is not None:
+            log.debug("registration of %s failed: %s", msg.worker_id, fut.exception())
             return  # the worker asks again
+        log.debug("registered %s", msg.worker_id)
         open_here = set(self.table.running_on(msg.worker_id))
         cancel = tuple(a for a in msg.running if a not in open_here)
         assigned = [a for a in msg.running if a in open_here

@@ -56,6 +56,7 @@ class WorkerRole:
         self.registered = False
         self.interval = node.config.heartbeat_interval_s
         self._last_answer = 0.0
+        self._hint_at = 0.0  # when `leader` was last set from a NOT_LEADER hint
         self._next_coordinator = 0
         self._running: dict[str, tuple[asyncio.Task[None], asyncio.Event]] = {}
         self._unacked: dict[str, tuple[TaskFinished, float]] = {}
@@ -111,11 +112,14 @@ class WorkerRole:
             if self.registered and now - self._last_answer > QUIET_INTERVALS * self.interval:
                 log.warning("leader %s went quiet; looking for the new one", self.leader)
                 self.registered, self.leader = False, None
+            elif not self.registered and self.leader is not None and now - self._hint_at > 1.0:
+                self.leader = None  # the hint was stale (that leader is gone too): ask around again
             target = self._target()
             if not self.registered:
+                # Finished-but-unacknowledged attempts count as ours: their results are coming.
                 self._send(target, RegisterWorkerRequest(
                     self.node.node_id, self.node.address, capabilities(), self.slots,
-                    tuple(sorted(self._running))))
+                    tuple(sorted(set(self._running) | set(self._unacked)))))
             else:
                 self._send(target, WorkerHeartbeat(self.node.node_id, tuple(sorted(self._running)),
                                                    health_snapshot(self.work_dir)))
@@ -129,6 +133,7 @@ class WorkerRole:
             await asyncio.sleep(self.interval if self.registered else min(self.interval, 0.2))
 
     def _on_registered(self, origin: Origin, corr_id: int, msg: RegisterWorkerReply) -> None:
+        log.debug("registration answered by %s: %s", origin, msg)
         if not msg.accepted or origin.peer is None:
             return
         if not self.registered:
@@ -146,9 +151,11 @@ class WorkerRole:
             self._last_answer = time.monotonic()
 
     def _on_error(self, origin: Origin, corr_id: int, msg: ErrorReply) -> None:
+        log.debug("error from %s: %s", origin, msg)
         if msg.code is ErrorCode.NOT_LEADER:
             self.registered = False
             self.leader = msg.leader_address if msg.leader_address else None
+            self._hint_at = time.monotonic()
         elif msg.code is ErrorCode.NOT_FOUND and origin.peer == self.leader:
             self.registered = False  # the leader does not know us (yet): register again
         else:

@@ -13,12 +13,14 @@ from collections.abc import Sequence
 from mesh import __version__
 
 # Order is the order of `mesh --help`.
-COMMANDS: tuple[str, ...] = ("node", "status", "ping", "analyze", "report")
+COMMANDS: tuple[str, ...] = ("up", "node", "submit", "results", "cancel", "status", "ping", "analyze",
+                             "report", "coordinator", "worker")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mesh",
+        formatter_class=lambda prog: argparse.HelpFormatter(prog, max_help_position=24, width=100),
         description="mesh: a broker-free mesh that runs tests, benchmarks and commands "
                     "across a fleet of machines.",
     )

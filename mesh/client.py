@@ -22,6 +22,8 @@ from transports.address import Address, parse_address
 from transports.codec import Codec
 from transports.errors import ErrorCode, RemoteProtocolError
 from transports.protocol import (
+    AckReply,
+    CancelTaskRequest,
     ConfigDumpReply,
     ConfigDumpRequest,
     ConfigGetReply,
@@ -33,6 +35,10 @@ from transports.protocol import (
     PingRequest,
     StatusReply,
     StatusRequest,
+    SubmitTasksReply,
+    SubmitTasksRequest,
+    TaskQueryReply,
+    TaskQueryRequest,
 )
 
 DEFAULT_TIMEOUT_S = 5.0
@@ -125,7 +131,7 @@ class MeshClient:
             raise MeshError(f"{self.address} answered a ping with {type(reply).__name__}")
         return (time.monotonic_ns() - sent) / 1e6
 
-    def leader_request(self, msg: Any, timeout: float | None = None) -> Any:
+    def leader_request(self, msg: Any, timeout: float | None = None, per_try: float | None = None) -> Any:
         """Send `msg` to the Raft leader: follow NOT_LEADER redirects and retry through elections
         (UNAVAILABLE, no answer) until `timeout` passes. Requests must be safe to repeat: writes
         carry (client_id, seq), so a retried write is applied once."""
@@ -138,7 +144,7 @@ class MeshClient:
             if remaining <= 0:
                 raise last_error or MeshTimeout(f"no leader answered within {timeout:g} s")
             try:
-                return self.request(msg, min(remaining, max(1.0, timeout / 4)))
+                return self.request(msg, min(remaining, per_try or max(1.0, timeout / 4)))
             except MeshRemoteError as err:
                 if err.code is ErrorCode.NOT_LEADER and err.leader_address:
                     self._switch(parse_address(err.leader_address))
@@ -184,6 +190,29 @@ class MeshClient:
         reply = self.request(ConfigDumpRequest(linearizable), timeout)
         assert isinstance(reply, ConfigDumpReply)
         return reply
+
+    def submit(self, tasks: list[dict[str, Any]], priority: int | None = None,
+               timeout: float | None = None) -> list[str]:
+        """Submit tasks (the JSON task format); returns their ids once committed. Raises
+        `MeshRemoteError` with code REJECTED (every bad field named) if any task is invalid."""
+        msg = SubmitTasksRequest(tuple(tasks), self.client_id, next(self._seq), priority)
+        reply = self.leader_request(msg, timeout)
+        assert isinstance(reply, SubmitTasksReply)
+        return list(reply.task_ids)
+
+    def tasks(self, task_ids: list[str] | None = None, status: str | None = None, wait_s: float = 0.0,
+              limit: int = 1000, timeout: float | None = None) -> TaskQueryReply:
+        """Tasks as the node sees them; with `wait_s`, once all named tasks finished (or it passed)."""
+        base = self.timeout if timeout is None else timeout
+        msg = TaskQueryRequest(tuple(task_ids or ()), status, wait_s, limit)
+        reply = self.leader_request(msg, base + wait_s, per_try=wait_s + max(1.0, base / 4))
+        assert isinstance(reply, TaskQueryReply)
+        return reply
+
+    def cancel(self, task_id: str, timeout: float | None = None) -> str:
+        reply = self.leader_request(CancelTaskRequest(task_id, self.client_id, next(self._seq)), timeout)
+        assert isinstance(reply, AckReply)
+        return reply.detail
 
     def status(self, timeout: float | None = None) -> StatusReply:
         reply = self.request(StatusRequest(), timeout)

@@ -134,6 +134,9 @@ class ZmqTransport:
         self._backlog_task: asyncio.Task[None] | None = None
         self._closed = False
         self._noisy_logged = 0
+        self._dirty: set[zmq.asyncio.Socket] = set()  # sockets sent on since the last kick
+        self._async_of: dict[int, zmq.asyncio.Socket] = {}  # id(sync shadow) -> its async socket
+        self._kick_scheduled = False
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -150,6 +153,7 @@ class ZmqTransport:
         self.endpoint = router.getsockopt_string(zmq.LAST_ENDPOINT)
         self._router = router
         self._router_sync = zmq.Socket.shadow(router.underlying)
+        self._async_of[id(self._router_sync)] = router
         self._spawn(self._recv_loop(router, None))
         return self.endpoint
 
@@ -195,7 +199,9 @@ class ZmqTransport:
         sock.setsockopt(zmq.RECONNECT_IVL, self.limits.reconnect_ivl_ms)
         sock.setsockopt(zmq.RECONNECT_IVL_MAX, self.limits.reconnect_ivl_max_ms)
         sock.connect(endpoint)
-        self._dealers[endpoint] = (sock, zmq.Socket.shadow(sock.underlying))
+        shadow: zmq.Socket[Any] = zmq.Socket.shadow(sock.underlying)
+        self._dealers[endpoint] = (sock, shadow)
+        self._async_of[id(shadow)] = sock
         self._spawn(self._recv_loop(sock, endpoint))
 
     def disconnect(self, endpoint: str) -> None:
@@ -219,6 +225,7 @@ class ZmqTransport:
         pair = self._dealers.get(endpoint)
         if pair is None:
             return False
+        self._mark_sent(pair[0])
         try:
             _zsend(pair[1], frame, _NOBLOCK)
         except zmq.Again:
@@ -256,9 +263,26 @@ class ZmqTransport:
         self.stats.frames_out += 1
         return True
 
-    @staticmethod
-    def _send_parts(sock: zmq.Socket[Any], frames: list[bytes]) -> None:
+    def _mark_sent(self, sock: zmq.asyncio.Socket) -> None:
+        """A send on a socket whose async recv is pending can swallow the edge of its descriptor
+        (libzmq processes incoming commands during the send), and the pending recv would then
+        sleep on a message already queued. pyzmq's own sends re-check after sending; ours go
+        through the shadow socket, so re-check every socket sent on, once per loop iteration."""
+        self._dirty.add(sock)
+        if not self._kick_scheduled:
+            self._kick_scheduled = True
+            asyncio.get_running_loop().call_soon(self._kick)
+
+    def _kick(self) -> None:
+        self._kick_scheduled = False
+        dirty, self._dirty = self._dirty, set()
+        for sock in dirty:
+            if not sock.closed:
+                sock._schedule_remaining_events()
+
+    def _send_parts(self, sock: zmq.Socket[Any], frames: list[bytes]) -> None:
         # A multipart message is atomic: if the first part is accepted, the rest are too.
+        self._mark_sent(self._async_of[id(sock)])
         last = len(frames) - 1
         for i, part in enumerate(frames):
             _zsend(sock, part, _NOBLOCK | _SNDMORE if i < last else _NOBLOCK)

@@ -60,6 +60,12 @@ def render(data: dict[str, Any]) -> str:
                      f"commit {data.get('commit_index')}")
         for member in data.get("members", []):
             lines.append(f"  member  {member['node_id']:<20} {member['role']:<10} {member['address']}")
+    counts = data.get("task_counts")
+    if counts:
+        lines.append("tasks     " + (", ".join(f"{n} {k}" for k, n in counts.items() if n) or "none"))
+    for worker in data.get("workers", []):
+        lines.append(f"  worker  {worker['worker_id']:<20} {worker['status']:<10} "
+                     f"{worker['running']}/{worker['slots']} running  {worker['address']}")
     for peer in data.get("peers", []):
         state = f"rtt {peer['rtt_ms']:.2f} ms" if peer["reachable"] else "unreachable"
         lines.append(f"peer      {peer['address']} ({peer['node_id'] or '?'}) {state}")
