@@ -69,6 +69,8 @@ class Dispatcher:
         self._finishes: dict[str, tuple[TaskFinished, Origin]] = {}
         self._finishing: set[str] = set()
         self._last_flush = time.monotonic()
+        self._needs_schedule = True  # something changed since the last scheduling pass
+        self._last_schedule = 0.0
         self._specs: dict[str, dict[str, Any]] = {}
 
     @property
@@ -110,6 +112,7 @@ class Dispatcher:
                 worker = self.table.worker(data["worker_id"])
                 if worker is not None:
                     self._specs[f"worker:{data['worker_id']}"] = worker.get("capabilities") or {}
+        self._needs_schedule = True
         self.writer.add(events, self._specs)
         self._specs.clear()
         self.changed.set()
@@ -143,7 +146,10 @@ class Dispatcher:
         if not leader:
             return
         self._flush_reports()
-        if not self._assigning:
+        # Schedule when the table changed, and every 100 ms for retry delays that came due.
+        if not self._assigning and (self._needs_schedule or now - self._last_schedule > 0.1):
+            self._needs_schedule = False
+            self._last_schedule = now
             self._schedule()
 
     def _become_leader(self) -> None:
@@ -385,7 +391,7 @@ class Dispatcher:
         deadline = time.monotonic() + max(msg.wait_s, 0.0)
         while True:
             tasks = ([t for t in (self.table.task(i) for i in msg.task_ids) if t is not None]
-                     if msg.task_ids else self.table.tasks(msg.status))
+                     if msg.task_ids else self.table.tasks(msg.status, limit=max(msg.limit, 0)))
             if msg.status is not None:
                 tasks = [t for t in tasks if t["status"] == msg.status]
             done = all(t["status"] in TERMINAL for t in tasks) and len(tasks) == len(msg.task_ids)

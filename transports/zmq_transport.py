@@ -278,7 +278,9 @@ class ZmqTransport:
         dirty, self._dirty = self._dirty, set()
         for sock in dirty:
             if not sock.closed:
-                sock._schedule_remaining_events()
+                # pyzmq's private hook: re-read EVENTS and wake a pending recv if a message waits.
+                reschedule: Any = sock._schedule_remaining_events
+                reschedule()
 
     def _send_parts(self, sock: zmq.Socket[Any], frames: list[bytes]) -> None:
         # A multipart message is atomic: if the first part is accepted, the rest are too.
