@@ -71,6 +71,7 @@ class Dispatcher:
         self._last_flush = time.monotonic()
         self._needs_schedule = True  # something changed since the last scheduling pass
         self._last_schedule = 0.0
+        self._tick_soon = False
         self._specs: dict[str, dict[str, Any]] = {}
 
     @property
@@ -113,6 +114,8 @@ class Dispatcher:
                 if worker is not None:
                     self._specs[f"worker:{data['worker_id']}"] = worker.get("capabilities") or {}
         self._needs_schedule = True
+        if self._was_leader:
+            self._request_tick()
         self.writer.add(events, self._specs)
         self._specs.clear()
         self.changed.set()
@@ -134,7 +137,16 @@ class Dispatcher:
     def _is_leader(self) -> bool:
         return self.replica is not None and self.replica.raw is not None and self.replica.raw.is_leader
 
+    def _request_tick(self) -> None:
+        """Run the leader's loop at the end of this loop iteration: everything the transport
+        drained meanwhile (reports, new results) goes into one batch, without waiting for the
+        timer."""
+        if not self._tick_soon:
+            self._tick_soon = True
+            asyncio.get_running_loop().call_soon(self._tick)
+
     def _tick(self) -> None:
+        self._tick_soon = False
         now = time.monotonic()
         if now - self._last_flush >= FLUSH_S:
             self._last_flush = now
@@ -323,6 +335,7 @@ class Dispatcher:
         if self._is_leader():
             self._last_seen[msg.worker_id] = time.monotonic()
             self._starts.extend(msg.attempt_ids)
+            self._request_tick()
 
     def _on_finished(self, origin: Origin, corr_id: int, msg: TaskFinished) -> None:
         if self._not_leader(origin, corr_id):
@@ -335,6 +348,7 @@ class Dispatcher:
             return
         if msg.attempt_id not in self._finishing:
             self._finishes[msg.attempt_id] = (msg, origin)
+            self._request_tick()
 
     # --- client API ----------------------------------------------------------------------------
 
