@@ -65,3 +65,13 @@ def test_cli_start_up_imports_no_heavy_libraries() -> None:
     import sys
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_node_never_imports_numba() -> None:
+    """Kernels compile on first use in `mesh analyze`; a node must start without paying for it."""
+    import subprocess
+    import sys
+    code = ("import sys, mesh.node, actors.coordinator, actors.dispatcher, actors.worker; "
+            "print('numba' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
