@@ -248,7 +248,7 @@ class CoordinatorRole:
 
     # --- cluster settings (the linearizable key-value API) -----------------------------------
 
-    def _error(self, origin: Origin, corr_id: int, err: BaseException) -> None:
+    def reply_error(self, origin: Origin, corr_id: int, err: BaseException) -> None:
         assert self.node.transport is not None
         if isinstance(err, NotLeaderError):
             msg = ErrorReply(ErrorCode.NOT_LEADER, str(err), err.leader_address)
@@ -268,7 +268,7 @@ class CoordinatorRole:
         try:
             index, fut = self.replica.propose(encode_request(ClientRequest(msg.client_id, msg.seq, command)))
         except (NotLeaderError, ProposalDropped) as err:
-            self._error(origin, corr_id, err)
+            self.reply_error(origin, corr_id, err)
             return
         fut.add_done_callback(partial(self._answer_set, origin, corr_id, index))
 
@@ -276,7 +276,7 @@ class CoordinatorRole:
         assert self.node.transport is not None
         err = fut.exception()
         if err is not None:
-            self._error(origin, corr_id, err)
+            self.reply_error(origin, corr_id, err)
             return
         outcome, payload = decode_result(fut.result())
         if outcome is Outcome.OK:
@@ -286,14 +286,14 @@ class CoordinatorRole:
             self.node.transport.reply(origin, ErrorReply(code, str(payload)), corr_id)
 
     def _on_config_get(self, origin: Origin, corr_id: int, msg: ConfigGetRequest) -> None:
-        self._spawn(self._read(origin, corr_id, msg.linearizable, lambda applied: ConfigGetReply(
+        self.spawn(self._read(origin, corr_id, msg.linearizable, lambda applied: ConfigGetReply(
             msg.key, self._state().config.get(msg.key), applied)))
 
     def _on_config_dump(self, origin: Origin, corr_id: int, msg: ConfigDumpRequest) -> None:
         def build(applied: int) -> ConfigDumpReply:
             assert self.replica is not None and self.replica.raw is not None
             return ConfigDumpReply(dict(self._state().config), applied, self.replica.raw.status().commit)
-        self._spawn(self._read(origin, corr_id, msg.linearizable, build))
+        self.spawn(self._read(origin, corr_id, msg.linearizable, build))
 
     async def _read(self, origin: Origin, corr_id: int, linearizable: bool, build: Any) -> None:
         assert self.replica is not None and self.replica.raw is not None and self.node.transport is not None
@@ -301,7 +301,7 @@ class CoordinatorRole:
             if linearizable:
                 await asyncio.wait_for(self.replica.read_barrier(), REQUEST_TIMEOUT_S)
         except Exception as err:
-            self._error(origin, corr_id, err)
+            self.reply_error(origin, corr_id, err)
             return
         self.node.transport.reply(origin, build(self.replica.raw.status().applied), corr_id)
 
@@ -309,7 +309,7 @@ class CoordinatorRole:
         assert self.replica is not None and self.replica.raw is not None and self.node.transport is not None
         raw = self.replica.raw
         if not raw.is_leader:
-            self._error(origin, corr_id, NotLeaderError(self.replica.leader_address))
+            self.reply_error(origin, corr_id, NotLeaderError(self.replica.leader_address))
             return
         target = msg.to
         if target is None:
@@ -320,15 +320,15 @@ class CoordinatorRole:
                 self.node.transport.reply(origin, unavailable, corr_id)
                 return
             target = max(followers)[1]
-        raw.transfer_leadership(target)
-        self.replica._schedule()
+        self.replica.transfer_leadership(target)
         self.node.transport.reply(origin, AckReply(f"transferring leadership to {target}"), corr_id)
 
     def _state(self) -> Any:
         assert self.replica is not None
         return self.replica.state
 
-    def _spawn(self, coro: Any) -> None:
+    def spawn(self, coro: Any) -> None:
+        """Run a request's coroutine; it is cancelled when the role stops."""
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.append(task)
         task.add_done_callback(self._tasks.remove)

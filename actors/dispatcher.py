@@ -377,7 +377,7 @@ class Dispatcher:
         try:
             _, fut = self.replica.propose(encode_request(ClientRequest(msg.client_id, msg.seq, command)))
         except (NotLeaderError, ProposalDropped) as err:
-            self.coord._error(origin, corr_id, err)
+            self.coord.reply_error(origin, corr_id, err)
             return
         fut.add_done_callback(partial(self._submitted, origin, corr_id, ids, [ids[i] for i in order]))
 
@@ -385,7 +385,7 @@ class Dispatcher:
                    fut: asyncio.Future[bytes]) -> None:
         err = fut.exception()
         if err is not None:
-            self.coord._error(origin, corr_id, err)
+            self.coord.reply_error(origin, corr_id, err)
             return
         outcome, accepted = decode_result(fut.result())
         assert self.node.transport is not None
@@ -397,9 +397,7 @@ class Dispatcher:
         self.node.transport.reply(origin, SubmitTasksReply(tuple(result_ids)), corr_id)
 
     def _on_query(self, origin: Origin, corr_id: int, msg: TaskQueryRequest) -> None:
-        task = asyncio.get_running_loop().create_task(self._query(origin, corr_id, msg))
-        self.coord._tasks.append(task)
-        task.add_done_callback(self.coord._tasks.remove)
+        self.coord.spawn(self._query(origin, corr_id, msg))
 
     async def _query(self, origin: Origin, corr_id: int, msg: TaskQueryRequest) -> None:
         deadline = time.monotonic() + max(msg.wait_s, 0.0)
@@ -425,14 +423,14 @@ class Dispatcher:
         try:
             _, fut = self.replica.propose(encode_request(ClientRequest(msg.client_id, msg.seq, command)))
         except (NotLeaderError, ProposalDropped) as err:
-            self.coord._error(origin, corr_id, err)
+            self.coord.reply_error(origin, corr_id, err)
             return
         fut.add_done_callback(partial(self._cancelled, origin, corr_id))
 
     def _cancelled(self, origin: Origin, corr_id: int, fut: asyncio.Future[bytes]) -> None:
         err = fut.exception()
         if err is not None:
-            self.coord._error(origin, corr_id, err)
+            self.coord.reply_error(origin, corr_id, err)
             return
         outcome, payload = decode_result(fut.result())
         assert self.node.transport is not None

@@ -201,6 +201,12 @@ class Replica:
         self._schedule()
         return fut
 
+    def transfer_leadership(self, target: str) -> None:
+        """Ask the Raft core to hand leadership to `target` (it must be a caught-up voter)."""
+        assert self.raw is not None
+        self.raw.transfer_leadership(target)
+        self._schedule()
+
     async def read_barrier(self) -> int:
         """Wait until this replica has applied everything committed before the call
         (ReadIndex: linearizable). Returns the read index."""
