@@ -123,7 +123,7 @@ class CoordinatorRole:
         if self.replica is not None:
             await self.replica.stop()
         if self.dispatcher is not None:
-            self.dispatcher.close()
+            await self.dispatcher.close()
 
     def _in_conf(self) -> bool:
         assert self.replica is not None and self.replica.raw is not None

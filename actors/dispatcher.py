@@ -72,6 +72,7 @@ class Dispatcher:
         self._needs_schedule = True  # something changed since the last scheduling pass
         self._last_schedule = 0.0
         self._tick_soon = False
+        self._flush_future: asyncio.Future[int] | None = None
         self._specs: dict[str, dict[str, Any]] = {}
 
     @property
@@ -96,8 +97,33 @@ class Dispatcher:
         node.every(SCHEDULE_EVERY_S, self._tick, "dispatch")
         node.every(LIVENESS_EVERY_S, self._check_liveness, "liveness")
 
-    def close(self) -> None:
+    async def close(self) -> None:
+        if self._flush_future is not None:
+            with contextlib.suppress(Exception):
+                await self._flush_future
         self.writer.close()
+
+    def _start_flush(self) -> None:
+        """Write pending rows in a worker thread: a bulk insert must not stall the loop (workers
+        would take a slow leader for a dead one). One write at a time keeps rows in order."""
+        if self._flush_future is not None:
+            return
+        taken = self.writer.take()
+        if taken is None:
+            return
+        fut = asyncio.get_running_loop().run_in_executor(None, self.writer.write, taken)
+        self._flush_future = fut
+        fut.add_done_callback(partial(self._flushed, taken))
+
+    def _flushed(self, taken: list[list[dict[str, Any]]], fut: asyncio.Future[int]) -> None:
+        self._flush_future = None
+        err = fut.exception()
+        if err is not None:
+            self.writer.errors += 1
+            log.error("writing results to %s failed (will retry): %s", self.writer.path, err)
+            self.writer.give_back(taken)
+        else:
+            self.writer.rows_written += fut.result()
 
     def on_applied(self, index: int, command: bytes, result: bytes) -> None:
         """Called by the replica after each applied entry: events -> rows, wake waiters."""
@@ -121,7 +147,7 @@ class Dispatcher:
         self.changed.set()
         self.changed = asyncio.Event()
         if self.writer.pending >= FLUSH_ROWS:
-            self.writer.flush()
+            self._start_flush()
 
     def _status(self) -> dict[str, Any]:
         if self.replica is None:
@@ -150,7 +176,7 @@ class Dispatcher:
         now = time.monotonic()
         if now - self._last_flush >= FLUSH_S:
             self._last_flush = now
-            self.writer.flush()
+            self._start_flush()
         leader = self._is_leader()
         if leader and not self._was_leader:
             self._become_leader()

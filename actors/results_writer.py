@@ -116,29 +116,49 @@ class ResultsWriter:
                               "capabilities": json.dumps(caps, default=str) if caps else None,
                               "first_seen": d.get("at"), "last_seen": d.get("at")})
 
-    def flush(self) -> int:
-        """Write everything pending in one bulk statement per table. Errors are logged and
-        counted; the rows stay pending and the next flush tries again."""
+    def take(self) -> list[list[dict[str, Any]]] | None:
+        """Hand over everything pending (to `write`, possibly in another thread)."""
         if not self.pending:
-            return 0
+            return None
+        taken = [self._tasks, self._attempts, self._tests, self._bench, self._metrics, self._workers]
+        self._tasks, self._attempts, self._tests = [], [], []
+        self._bench, self._metrics, self._workers = [], [], []
+        return taken
+
+    def write(self, taken: list[list[dict[str, Any]]]) -> int:
+        """Write taken rows in one bulk statement per table. Safe to run in a worker thread,
+        never twice at once. Rows written are removed from `taken`; on error the rest stays."""
+        store = self.store
+        inserts = ((store.insert_tasks, "task_id"), (store.insert_attempts, "attempt_id"),
+                   (store.insert_test_outcomes, None), (store.insert_benchmark_measurements, None),
+                   (store.insert_metrics, None), (store.upsert_workers, "worker_id"))
         written = 0
+        for rows, (insert, key) in zip(taken, inserts, strict=True):
+            if rows:
+                insert(_merge(rows, key) if key else rows)
+                written += len(rows)
+                rows.clear()
+        return written
+
+    def give_back(self, taken: list[list[dict[str, Any]]]) -> None:
+        """Put rows a failed write left behind in front of newer ones (newer updates still win)."""
+        current = [self._tasks, self._attempts, self._tests, self._bench, self._metrics, self._workers]
+        for rows, old in zip(current, taken, strict=True):
+            rows[:0] = old
+
+    def flush(self) -> int:
+        """Write everything pending now, on this thread. A failure is logged and counted; the
+        rows stay pending and the next flush tries again."""
+        taken = self.take()
+        if taken is None:
+            return 0
         try:
-            store = self.store
-            batches = ((self._tasks, store.insert_tasks, "task_id"),
-                       (self._attempts, store.insert_attempts, "attempt_id"),
-                       (self._tests, store.insert_test_outcomes, None),
-                       (self._bench, store.insert_benchmark_measurements, None),
-                       (self._metrics, store.insert_metrics, None),
-                       (self._workers, store.upsert_workers, "worker_id"))
-            for rows, insert, key in batches:
-                if rows:
-                    insert(_merge(rows, key) if key else rows)
-                    written += len(rows)
-                    rows.clear()
+            written = self.write(taken)
         except Exception:
             self.errors += 1
             log.exception("writing results to %s failed (will retry)", self.path)
-            return written
+            self.give_back(taken)
+            return 0
         self.rows_written += written
         return written
 
