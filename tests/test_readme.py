@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import subprocess
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,9 +23,7 @@ def test_readme_starts_with_the_run_and_test_commands() -> None:
 
 
 def test_ci_runs_exactly_the_readme_test_command() -> None:
-    script = ROOT / ".ci" / "run"
-    extract = re.search(r"test_command=\$\((.*)\)\n", script.read_text())
-    assert extract, ".ci/run no longer extracts the README command"
-    out = subprocess.run(["bash", "-c", extract.group(1)], cwd=ROOT, capture_output=True, text=True,
-                         check=True)
-    assert out.stdout.strip() == command_after("test-command")
+    lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
+    commands = [line for line in lines if line and not line.startswith("#")]
+    # The last command of .ci/run is the test run; what comes before only prepares the machine.
+    assert commands[-1] == command_after("test-command")
