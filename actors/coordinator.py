@@ -16,6 +16,7 @@ import time
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from actors.dispatcher import Dispatcher
 from mesh.raft import ClientRequest, ConfChange, ConfChangeType, ProposalDropped, encode_request
 from mesh.raft import Message as RaftMessage
 from mesh.replica import NotLeaderError, OutcomeUnknownError, RaftTiming, Replica
@@ -40,7 +41,6 @@ from transports.protocol import (
 from transports.zmq_transport import Origin
 
 if TYPE_CHECKING:
-    from actors.dispatcher import Dispatcher
     from mesh.node import Node
 
 log = logging.getLogger("mesh.coordinator")
@@ -89,11 +89,23 @@ class CoordinatorRole:
 
     # --- lifecycle ---------------------------------------------------------------------------
 
+    def _new_replica(self, *, found: bool) -> Replica:
+        """Open this node's replica and start it; with `found`, an empty one first founds a
+        one-voter cluster."""
+        assert self.dispatcher is not None
+        node = self.node
+        replica = Replica(node.node_id, node.address, node.config.data_dir, self._send_raft, self.timing)
+        if found and replica.is_new:
+            replica.bootstrap()
+        replica.on_apply.append(self.dispatcher.on_applied)
+        replica.start()
+        return replica
+
     async def start(self) -> None:
         node = self.node
         assert node.transport is not None
-        replica = Replica(node.node_id, node.address, node.config.data_dir, self._send_raft, self.timing)
-        self.replica = replica
+        self.dispatcher = Dispatcher(self)
+        self.replica = replica = self._new_replica(found=not node.config.join)
         for msg_cls, handler in (
             (RaftEnvelope, self._on_raft), (JoinRequest, self._on_join), (JoinReply, self._on_join_reply),
             (ConfigSetRequest, self._on_config_set), (ConfigGetRequest, self._on_config_get),
@@ -102,14 +114,7 @@ class CoordinatorRole:
         ):
             node.register(msg_cls, handler)
         node.raft_view = self._raft_view
-        from actors.dispatcher import Dispatcher
-
-        self.dispatcher = Dispatcher(self)
-        replica.on_apply.append(self.dispatcher.on_applied)
         self.dispatcher.start()
-        if replica.is_new and not node.config.join:
-            replica.bootstrap()
-        replica.start()
         if replica.is_new or not self._in_conf():
             self._join_started = time.monotonic()
             self._tasks.append(asyncio.get_running_loop().create_task(self._join_loop(), name="join"))
@@ -178,16 +183,8 @@ class CoordinatorRole:
         others = [t for t in targets if t != self.node.address]
         fresh = all(now - self._unformed.get(t, -1e9) < 3 * JOIN_RETRY_S + 0.5 for t in others)
         if others and fresh and self.node.address < min(others) and self.replica.is_new:
-            self.replica.storage.close()
-            replica = Replica(self.node.node_id, self.node.address, self.node.config.data_dir,
-                              self._send_raft, self.timing)
-            replica.bootstrap()
-            if self.dispatcher is not None:
-                replica.on_apply.append(self.dispatcher.on_applied)
-            replica.start()
-            old, self.replica = self.replica, replica
-            if old._tick_task is not None:
-                old._tick_task.cancel()
+            self.replica.halt()
+            self.replica = self._new_replica(found=True)
             log.info("no cluster among %s: founded one", ", ".join(others))
 
     def _on_join(self, origin: Origin, corr_id: int, msg: JoinRequest) -> None:

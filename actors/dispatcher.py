@@ -73,7 +73,6 @@ class Dispatcher:
         self._last_schedule = 0.0
         self._tick_soon = False
         self._flush_future: asyncio.Future[int] | None = None
-        self._specs: dict[str, dict[str, Any]] = {}
 
     @property
     def replica(self) -> Any:
@@ -130,20 +129,10 @@ class Dispatcher:
         events = self.table.drain_events()
         if not events:
             return
-        for kind, data in events:
-            if kind == "task_submitted":
-                task = self.table.task(data["task_id"])
-                if task is not None:
-                    self._specs[data["task_id"]] = task.get("spec") or {}
-            elif kind == "worker_registered":
-                worker = self.table.worker(data["worker_id"])
-                if worker is not None:
-                    self._specs[f"worker:{data['worker_id']}"] = worker.get("capabilities") or {}
         self._needs_schedule = True
         if self._was_leader:
             self._request_tick()
-        self.writer.add(events, self._specs)
-        self._specs.clear()
+        self.writer.add(events, self.table)
         self.changed.set()
         self.changed = asyncio.Event()
         if self.writer.pending >= FLUSH_ROWS:
@@ -232,14 +221,13 @@ class Dispatcher:
         attempt = self.table.attempt(attempt_id)
         if attempt is None:
             return
-        task = self.table.task(attempt["task_id"])
+        spec = self.table.spec(attempt["task_id"])
         worker = self.table.worker(attempt["worker_id"])
-        if task is None or worker is None:
+        if spec is None or worker is None:
             return
-        spec = task["spec"]
         self._run_sent[attempt_id] = time.monotonic()
         assert self.node.transport is not None
-        run = RunTask(attempt_id, task["id"], spec["type"], spec.get("config") or {},
+        run = RunTask(attempt_id, attempt["task_id"], spec["type"], spec.get("config") or {},
                       spec.get("timeout_seconds"))
         self.node.transport.send(worker["address"], run)
 
@@ -385,7 +373,7 @@ class Dispatcher:
         table = self.table
 
         def known(ref: str) -> str | None:
-            return ref if table.task(ref) is not None else table.by_name(ref)
+            return ref if table.spec(ref) is not None else table.by_name(ref)
         try:
             specs = parse_tasks(list(msg.tasks), priority_override=msg.priority, known=known)
         except TaskValidationError as err:
@@ -405,10 +393,9 @@ class Dispatcher:
         except (NotLeaderError, ProposalDropped) as err:
             self.coord.reply_error(origin, corr_id, err)
             return
-        fut.add_done_callback(partial(self._submitted, origin, corr_id, ids, [ids[i] for i in order]))
+        fut.add_done_callback(partial(self._submitted, origin, corr_id, order))
 
-    def _submitted(self, origin: Origin, corr_id: int, ids: list[str], ordered: list[str],
-                   fut: asyncio.Future[bytes]) -> None:
+    def _submitted(self, origin: Origin, corr_id: int, order: list[int], fut: asyncio.Future[bytes]) -> None:
         err = fut.exception()
         if err is not None:
             self.coord.reply_error(origin, corr_id, err)
@@ -418,9 +405,16 @@ class Dispatcher:
         if outcome is not Outcome.OK:
             self.node.transport.reply(origin, ErrorReply(ErrorCode.REJECTED, str(accepted)), corr_id)
             return
-        # A retried request is answered from the session cache: the ids of the first attempt.
-        result_ids = list(accepted) if set(accepted) != set(ordered) else ids
-        self.node.transport.reply(origin, SubmitTasksReply(tuple(result_ids)), corr_id)
+        if len(accepted) != len(order):  # the leader validated the batch: only a bug lands here
+            self.node.transport.reply(origin, ErrorReply(
+                ErrorCode.INTERNAL, f"stored {len(accepted)} of {len(order)} tasks"), corr_id)
+            return
+        # Ids come back in log (dependency) order; answer in the order submitted. A retried
+        # request gets the session's cached answer: the ids of the first try, same order.
+        ids = [""] * len(order)
+        for position, index in enumerate(order):
+            ids[index] = accepted[position]
+        self.node.transport.reply(origin, SubmitTasksReply(tuple(ids)), corr_id)
 
     def _on_query(self, origin: Origin, corr_id: int, msg: TaskQueryRequest) -> None:
         self.coord.spawn(self._query(origin, corr_id, msg))

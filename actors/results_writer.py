@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from analytics.store import ResultStore
+from mesh.tasktable import TaskTable
 
 log = logging.getLogger("mesh.results")
 
@@ -32,7 +33,6 @@ class ResultsWriter:
         self._bench: list[dict[str, Any]] = []
         self._metrics: list[dict[str, Any]] = []
         self._workers: list[dict[str, Any]] = []
-        self.task_info: dict[str, dict[str, Any]] = {}  # task id -> type/config for measurement rows
         self.rows_written = 0
         self.errors = 0
 
@@ -41,37 +41,36 @@ class ResultsWriter:
         return sum(len(b) for b in (self._tasks, self._attempts, self._tests, self._bench,
                                     self._metrics, self._workers))
 
-    def add(self, events: list[tuple[str, dict[str, Any]]], specs: dict[str, dict[str, Any]]) -> None:
-        """Turn task-table events into rows. `specs` maps task id -> its spec, for new tasks."""
+    def add(self, events: list[tuple[str, dict[str, Any]]], table: TaskTable) -> None:
+        """Turn task-table events into rows; `table` (just applied) supplies specs and capabilities."""
         for kind, data in events:
             handler = getattr(self, f"_on_{kind}", None)
             if handler is not None:
-                handler(data, specs)
+                handler(data, table)
 
-    def _on_task_submitted(self, d: dict[str, Any], specs: dict[str, dict[str, Any]]) -> None:
-        spec = specs.get(d["task_id"], {})
-        self.task_info[d["task_id"]] = spec
+    def _on_task_submitted(self, d: dict[str, Any], table: TaskTable) -> None:
+        spec = table.spec(d["task_id"]) or {}
         self._tasks.append({"task_id": d["task_id"], "name": d.get("name"), "type": d.get("type"),
                             "priority": d.get("priority"), "status": d.get("status"),
                             "submitted_at": d.get("at"), "spec": json.dumps(spec, default=str)})
 
-    def _on_task_queued(self, d: dict[str, Any], specs: dict[str, dict[str, Any]]) -> None:
+    def _on_task_queued(self, d: dict[str, Any], table: TaskTable) -> None:
         self._tasks.append({"task_id": d["task_id"], "status": "queued"})
 
-    def _on_task_finished(self, d: dict[str, Any], specs: dict[str, dict[str, Any]]) -> None:
+    def _on_task_finished(self, d: dict[str, Any], table: TaskTable) -> None:
         self._tasks.append({"task_id": d["task_id"], "status": d.get("status"), "finished_at": d.get("at")})
 
-    def _on_attempt_assigned(self, d: dict[str, Any], specs: dict[str, dict[str, Any]]) -> None:
+    def _on_attempt_assigned(self, d: dict[str, Any], table: TaskTable) -> None:
         self._attempts.append({"attempt_id": d["attempt_id"], "task_id": d["task_id"],
                                "worker_id": d.get("worker_id")})
         self._tasks.append({"task_id": d["task_id"], "status": "assigned"})
 
-    def _on_attempt_started(self, d: dict[str, Any], specs: dict[str, dict[str, Any]]) -> None:
+    def _on_attempt_started(self, d: dict[str, Any], table: TaskTable) -> None:
         self._attempts.append({"attempt_id": d["attempt_id"], "task_id": d.get("task_id"),
                                "started_at": d.get("at")})
         self._tasks.append({"task_id": d["task_id"], "status": "running"})
 
-    def _on_attempt_finished(self, d: dict[str, Any], specs: dict[str, dict[str, Any]]) -> None:
+    def _on_attempt_finished(self, d: dict[str, Any], table: TaskTable) -> None:
         result = d.get("result") or {}
         base = {"task_id": d["task_id"], "attempt_id": d["attempt_id"], "worker_id": d.get("worker_id")}
         self._attempts.append({**base, "finished_at": d.get("at"), "outcome": d.get("outcome"),
@@ -85,7 +84,7 @@ class ResultsWriter:
                 self._metrics.append({"ts": at, "task_id": d["task_id"], "worker_id": d.get("worker_id"),
                                       "task_type": "test", "metric": "test_duration_s",
                                       "value": float(test["duration_s"])})
-        spec = self.task_info.get(d["task_id"]) or specs.get(d["task_id"], {})
+        spec = table.spec(d["task_id"]) or {}
         config = spec.get("config") or {}
         for row in result.get("benchmark") or []:
             self._bench.append({**base, "benchmark": config.get("benchmark"), "model": config.get("model"),
@@ -109,8 +108,9 @@ class ResultsWriter:
                                   "task_type": spec.get("type"), "metric": "task_duration_s",
                                   "value": float(result["duration_s"])})
 
-    def _on_worker_registered(self, d: dict[str, Any], specs: dict[str, dict[str, Any]]) -> None:
-        caps = specs.get(f"worker:{d['worker_id']}", {})
+    def _on_worker_registered(self, d: dict[str, Any], table: TaskTable) -> None:
+        worker = table.worker(d["worker_id"])
+        caps = worker["capabilities"] if worker else {}
         self._workers.append({"worker_id": d["worker_id"], "hostname": caps.get("hostname"),
                               "hardware": caps.get("hardware"), "device_type": caps.get("device_type"),
                               "capabilities": json.dumps(caps, default=str) if caps else None,

@@ -75,9 +75,8 @@ class Node:
         self._status_sections: list[Callable[[], dict[str, Any]]] = []
         self._timers: list[asyncio.Task[None]] = []
         self._roles: list[Any] = []  # role objects with async start()/stop()
-        # Set by the coordinator role: (leader, term, commit, members, extra) and current roles.
+        # Set by the coordinator role: (leader, term, commit, members, extra).
         self.raft_view: Callable[[], RaftView] | None = None
-        self.roles_view: Callable[[], tuple[str, ...]] | None = None
 
     # --- extension points for roles ----------------------------------------------------------
 

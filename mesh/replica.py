@@ -131,6 +131,13 @@ class Replica:
         self._tick_task = asyncio.get_running_loop().create_task(self._ticker(), name="raft-tick")
         self._schedule()
 
+    def halt(self) -> None:
+        """Stop ticking and close storage at once: for a replica that never joined a cluster and
+        is being replaced (see `CoordinatorRole._maybe_found_cluster`)."""
+        if self._tick_task is not None:
+            self._tick_task.cancel()
+        self.storage.close()
+
     async def stop(self, transfer_timeout_s: float = 1.0) -> None:
         """Hand leadership to a caught-up follower (if we lead), then stop ticking."""
         if self.raw is not None and self.raw.is_leader:

@@ -134,6 +134,12 @@ class TaskStore:
         """The latest submitted task with this name."""
         return self._by_name.get(name)
 
+    def spec(self, task_id: str) -> dict[str, Any] | None:
+        """A task's stored spec (`TaskSpec.to_dict()`, dependencies as ids), without building its
+        whole view. Treat it as read-only."""
+        task = self._tasks.get(task_id)
+        return None if task is None else task.spec
+
     def requirements(self, task_id: str) -> Requirements:
         """The parsed requirements of a task (cached; derived from its stored spec)."""
         cached = self._requirements.get(task_id)
