@@ -21,13 +21,7 @@ from actors.executors.base import (
     output_limit,
     resolve_cwd,
 )
-from actors.executors.process import (
-    EXITED,
-    KILL_GRACE_S,
-    TailBuffer,
-    describe_exit,
-    run_process,
-)
+from actors.executors.process import EXITED, describe_exit, run_attempt_process
 
 
 def command_argv(command: Any) -> list[str]:
@@ -62,18 +56,9 @@ class CommandExecutor:
             limit = output_limit(config)
         except ExecutorError as exc:
             return ExecutionResult(outcome=ERROR, error=str(exc))
-        out, err = TailBuffer(limit), TailBuffer(limit)
         try:
-            run = await run_process(
-                argv,
-                cwd=cwd,
-                env=env,
-                timeout_s=request.timeout_s,
-                cancel=cancel,
-                stdout=out,
-                stderr=err,
-                kill_grace_s=float(config.get("kill_grace_s", KILL_GRACE_S)),
-            )
+            run, out, err = await run_attempt_process(argv, timeout_s=request.timeout_s, config=config,
+                                                      cancel=cancel, cwd=cwd, env=env, limit=limit)
         except OSError as exc:
             return ExecutionResult(outcome=ERROR, error=f"cannot start {argv[0]!r}: {exc}")
         outcome, error = ended_outcome(run.ended, run.exit_code, request.timeout_s)

@@ -11,6 +11,7 @@ import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 KILL_GRACE_S = 1.0  # between SIGTERM and SIGKILL of the group
 DRAIN_S = 0.5  # how long stragglers may keep our pipes open after the main process exits
@@ -143,3 +144,15 @@ async def run_process(
         with contextlib.suppress(TimeoutError, asyncio.CancelledError):
             await asyncio.wait_for(pumps, DRAIN_S)
     return ProcessRun(ended=ended, exit_code=proc.returncode, duration_s=duration)
+
+
+async def run_attempt_process(argv: list[str], *, timeout_s: float | None, config: dict[str, Any],
+                              cancel: asyncio.Event, cwd: Path, env: dict[str, str],
+                              limit: int) -> tuple[ProcessRun, TailBuffer, TailBuffer]:
+    """`run_process` for one attempt: its timeout, the config's kill grace, fresh output tails.
+    Raises OSError when the process cannot be started."""
+    out, err = TailBuffer(limit), TailBuffer(limit)
+    run = await run_process(argv, cwd=cwd, env=env, timeout_s=timeout_s, cancel=cancel, stdout=out,
+                            stderr=err, kill_grace_s=float(config.get("kill_grace_s", KILL_GRACE_S)))
+    return run, out, err
+

@@ -25,7 +25,7 @@ from actors.executors.base import (
     resolve_cwd,
 )
 from actors.executors.command import ended_outcome
-from actors.executors.process import EXITED, KILL_GRACE_S, TailBuffer, run_process
+from actors.executors.process import EXITED, run_attempt_process
 from actors.executors.pytest_plugin import LONGREPR_LIMIT_ENV, REPORT_ENV
 
 PLUGIN = "actors.executors.pytest_plugin"
@@ -91,18 +91,10 @@ class TestExecutor:
             except ExecutorError as exc:
                 return ExecutionResult(outcome=ERROR, error=str(exc))
             argv = [python, "-m", "pytest", "-p", PLUGIN, "-p", "no:cacheprovider", *targets, *args]
-            out, err = TailBuffer(limit), TailBuffer(limit)
             try:
-                run = await run_process(
-                    argv,
-                    cwd=cwd,
-                    env=env,
-                    timeout_s=request.timeout_s,
-                    cancel=cancel,
-                    stdout=out,
-                    stderr=err,
-                    kill_grace_s=float(config.get("kill_grace_s", KILL_GRACE_S)),
-                )
+                run, out, err = await run_attempt_process(
+                    argv, timeout_s=request.timeout_s, config=config, cancel=cancel, cwd=cwd, env=env,
+                    limit=limit)
             except OSError as exc:
                 return ExecutionResult(outcome=ERROR, error=f"cannot start {python!r}: {exc}")
             outcomes = read_reports(report)
