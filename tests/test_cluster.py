@@ -5,29 +5,15 @@ SIGSTOP/SIGCONT of leaders and followers."""
 from __future__ import annotations
 
 import signal
-import socket
 import threading
 import time
-from collections.abc import Callable
 
 import pytest
 
 from mesh.client import MeshClient, MeshError
-from tests.support.processes import MeshProcesses, NodeProcess, run_mesh
+from tests.support.processes import MeshProcesses, NodeProcess, eventually, free_port, run_mesh
 
 FAST = ("--heartbeat-interval", "0.2", "--heartbeat-timeout", "2")
-
-
-def eventually(check: Callable[[], bool], timeout: float = 15.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if check():
-                return
-        except MeshError:
-            pass
-        time.sleep(0.05)
-    raise AssertionError(f"{what} did not hold within {timeout} s")
 
 
 def views(nodes: list[NodeProcess]) -> list[tuple[str | None, tuple[tuple[str, str], ...]]]:
@@ -83,12 +69,6 @@ def test_three_coordinators_form_one_cluster(mesh_procs: MeshProcesses) -> None:
         assert data["commit_index"] >= 3
         assert sorted(m["node_id"] for m in data["members"]) == ["c1", "c2", "c3"]
         assert {m["address"] for m in data["members"]} == {n.address for n in nodes}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_nodes_started_together_naming_each_other_form_one_cluster(mesh_procs: MeshProcesses) -> None:

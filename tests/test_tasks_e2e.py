@@ -8,36 +8,18 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from mesh.client import MeshClient, MeshError
-from tests.support.processes import MeshProcesses, NodeProcess, run_mesh
+from mesh.client import MeshClient
+from tests.support.processes import MeshProcesses, NodeProcess, eventually, free_port, run_mesh
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def eventually(check: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(MeshError):
-            if check():
-                return
-        time.sleep(0.1)
-    raise AssertionError(f"{what} did not hold within {timeout} s")
 
 
 class Up:
@@ -142,7 +124,7 @@ def test_a_worker_killed_mid_task_has_its_task_finish_on_the_other(up: Up, tmp_p
         def running_worker() -> str | None:
             attempts = client.tasks([task_id]).tasks[0]["attempts"]
             return attempts[-1]["worker_id"] if attempts and attempts[-1].get("started_at") else None
-        eventually(lambda: running_worker() is not None, what="the task starting")
+        eventually(lambda: running_worker() is not None, 30, "the task starting")
         victim = running_worker()
         assert victim is not None
         os.kill(worker_pids(up)[victim], signal.SIGKILL)

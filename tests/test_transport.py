@@ -4,7 +4,6 @@ and error replies for everything a misbehaving peer can send."""
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -13,6 +12,7 @@ import uvloop
 import zmq
 import zmq.asyncio
 
+from tests.support.processes import free_port
 from transports.codec import Codec
 from transports.errors import ErrorCode
 from transports.protocol import PROTOCOL_VERSION, ErrorReply, PingReply, PingRequest
@@ -184,12 +184,6 @@ def test_a_failing_handler_answers_internal_error_and_keeps_receiving() -> None:
     server = ZmqTransport("server", "tcp://127.0.0.1:0", handler)
     run(scenario)
     assert calls == [1, 2] and server.stats.handler_errors == 1
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_send_to_a_down_peer_is_dropped_and_counted_not_queued() -> None:

@@ -44,6 +44,14 @@ def sleep(seconds: float) -> float:
     return seconds
 
 
+def announce_then_sleep(marker: str, seconds: float) -> float:
+    """Write `marker` once running, so a test can wait for the call to have started."""
+    with open(marker, "w") as f:
+        f.write(str(os.getpid()))
+    time.sleep(seconds)
+    return seconds
+
+
 def unencodable() -> object:
     return object()
 

@@ -53,6 +53,15 @@ def _dead(pid: int) -> bool:
         return True
 
 
+async def wait_for_file(path: Path, within_s: float = 5.0) -> None:
+    """Wait until a callable announced it started by writing `path`."""
+    deadline = time.monotonic() + within_s
+    while not (path.exists() and path.read_text()):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{path} did not appear within {within_s} s")
+        await asyncio.sleep(0.01)
+
+
 def pid_gone(pid: int, within_s: float = 2.0) -> bool:
     """True when the process is gone (a zombie left for an init that does not reap counts), waiting
     up to `within_s`: a SIGKILLed process closes its pipes a moment before it turns into a zombie."""

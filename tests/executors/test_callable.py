@@ -13,7 +13,7 @@ import pytest
 from actors.executors.base import ExecutionResult
 from actors.executors.callable_executor import CallableExecutor
 from actors.executors.callable_pool import CallablePool, CallTimeout
-from tests.executors.conftest import make_request, pid_gone, run_async
+from tests.executors.conftest import make_request, pid_gone, run_async, wait_for_file
 
 pytestmark = pytest.mark.timeout(30)
 M = "tests.executors.callables"
@@ -125,10 +125,12 @@ def test_timeout_kills_and_restarts_the_child() -> None:
     assert pid_gone(pid_before)
 
 
-def test_queued_call_that_times_out_does_not_kill_the_running_one() -> None:
+def test_queued_call_that_times_out_does_not_kill_the_running_one(tmp_path: Path) -> None:
+    marker = tmp_path / "started"
+
     async def scenario(pool: CallablePool) -> Any:
-        running = asyncio.ensure_future(pool.call(f"{M}:sleep", [0.6], timeout=5))
-        await asyncio.sleep(0.05)
+        running = asyncio.ensure_future(pool.call(f"{M}:announce_then_sleep", [str(marker), 0.6], timeout=5))
+        await wait_for_file(marker)
         with pytest.raises(CallTimeout):
             await pool.call(f"{M}:add", [1], timeout=0.1)  # queued behind the sleep
         return await running, pool.restarts
@@ -202,9 +204,10 @@ def test_executor_cancel_kills_the_running_call(work_dir: Path) -> None:
         executor = CallableExecutor(pool_size=1)
         try:
             cancel = asyncio.Event()
-            request = make_request(work_dir, "callable", {"function": f"{M}:sleep", "args": [30]}, 20)
-            task = asyncio.ensure_future(executor.run(request, cancel))
-            await asyncio.sleep(0.3)
+            marker = work_dir / "started"
+            config = {"function": f"{M}:announce_then_sleep", "args": [str(marker), 30]}
+            task = asyncio.ensure_future(executor.run(make_request(work_dir, "callable", config, 20), cancel))
+            await wait_for_file(marker)
             started = time.monotonic()
             cancel.set()
             cancelled = await asyncio.wait_for(task, 5)

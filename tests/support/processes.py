@@ -10,9 +10,11 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -119,3 +121,23 @@ def run_mesh(*args: str, timeout: float = 60.0, env: dict[str, str] | None = Non
     """Run a short `mesh` command and capture its output."""
     return subprocess.run([*MESH, *args], capture_output=True, text=True, timeout=timeout,
                           env={**os.environ, **(env or {})}, check=False)
+
+
+def eventually(check: Callable[[], bool], timeout: float = 15.0, what: str = "condition") -> None:
+    """Poll `check` (a question to other processes: nothing here to wait on) until it holds;
+    a node that does not answer yet counts as not yet."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(MeshError):
+            if check():
+                return
+        time.sleep(0.05)
+    raise AssertionError(f"{what} did not hold within {timeout} s")
+
+
+def free_port() -> int:
+    """A port free right now on 127.0.0.1 (for nodes that must know each other's ports up front)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
