@@ -63,6 +63,7 @@ setup(
                                     "transports.*", "analytics", "analytics.*", "ui", "ui.*"]),
     install_requires=RUNTIME,
     extras_require={"test": TEST, "bench": BENCH},
-    entry_points={"console_scripts": ["mesh = mesh.cli:main"]},
+    entry_points={"console_scripts": ["mesh = mesh.cli:main"],
+                  "pytest11": ["mesh = actors.executors.pytest_plugins.mesh_marker"]},
     include_package_data=True,
 )

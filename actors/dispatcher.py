@@ -18,6 +18,7 @@ import uuid
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from actors import test_history
 from actors.results_writer import FLUSH_ROWS, FLUSH_S, ResultsWriter
 from mesh.raft import ClientRequest, ProposalDropped, encode_request
 from mesh.replica import NotLeaderError
@@ -93,6 +94,7 @@ class Dispatcher:
         ):
             node.register(msg_cls, handler)
         node.add_status_section(self._status)
+        test_history.install(node, self.writer)
         node.every(SCHEDULE_EVERY_S, self._tick, "dispatch")
         node.every(LIVENESS_EVERY_S, self._check_liveness, "liveness")
 
@@ -144,7 +146,9 @@ class Dispatcher:
         workers = self.table.workers()
         return {"task_counts": self.table.counts(),
                 "workers": [{"worker_id": w["id"], "status": w["status"], "slots": w["slots"],
-                             "running": len(w["running"]), "address": w["address"]} for w in workers],
+                             "running": len(w["running"]), "address": w["address"],
+                             "capabilities": test_history.trimmed_capabilities(w.get("capabilities"))}
+                            for w in workers],
                 "results_db": str(self.writer.path), "results_rows": self.writer.rows_written}
 
     # --- the leader's loop ---------------------------------------------------------------------

@@ -31,6 +31,8 @@ from transports.protocol import (
     TaskFinished,
     TaskFinishedAck,
     TaskStarted,
+    TestBundleChunk,
+    TestWork,
     WorkerHeartbeat,
 )
 from transports.zmq_transport import Origin
@@ -62,6 +64,7 @@ class WorkerRole:
         self._unacked: dict[str, tuple[TaskFinished, float]] = {}
         self._finished: dict[str, float] = {}  # attempt id -> when acknowledged (dedup of RunTask)
         self._loop_task: asyncio.Task[None] | None = None
+        self._inboxes: dict[str, asyncio.Queue[Any]] = {}  # attempt id -> messages from a run's owner
 
     @property
     def roles(self) -> tuple[str, ...]:
@@ -73,7 +76,8 @@ class WorkerRole:
         for msg_cls, handler in ((RunTask, self._on_run), (CancelAttempt, self._on_cancel),
                                  (RegisterWorkerReply, self._on_registered),
                                  (TaskFinishedAck, self._on_finished_ack), (AckReply, self._on_ack),
-                                 (ErrorReply, self._on_error)):
+                                 (ErrorReply, self._on_error), (TestWork, self._to_inbox),
+                                 (TestBundleChunk, self._to_inbox)):
             node.register(msg_cls, handler)
         node.add_status_section(lambda: {"worker": {
             "leader": self.leader, "registered": self.registered, "slots": self.slots,
@@ -181,7 +185,7 @@ class WorkerRole:
 
     async def _run(self, msg: RunTask, cancel: asyncio.Event) -> None:
         request = ExecutionRequest(msg.task_id, msg.attempt_id, msg.type, _as_json(msg.config), msg.timeout_s,
-                                   self.work_dir)
+                                   self.work_dir, messenger=self)
         try:
             result = await executor_for(msg.type).run(request, cancel)
         except Exception as err:  # an executor bug must fail the attempt, not the worker
@@ -199,6 +203,31 @@ class WorkerRole:
     def _on_finished_ack(self, origin: Origin, corr_id: int, msg: TaskFinishedAck) -> None:
         if self._unacked.pop(msg.attempt_id, None) is not None:
             self._finished[msg.attempt_id] = time.monotonic()
+
+    # --- the Messenger an executor may use to talk to a peer (a `mesh test` run's owner) -----
+
+    @property
+    def worker_id(self) -> str:
+        return self.node.node_id
+
+    def connect(self, address: str) -> None:
+        assert self.node.transport is not None
+        self.node.transport.connect(address)
+
+    def send(self, address: str, msg: Any) -> bool:
+        assert self.node.transport is not None
+        return self.node.transport.send(address, msg)
+
+    def inbox(self, attempt_id: str) -> asyncio.Queue[Any]:
+        return self._inboxes.setdefault(attempt_id, asyncio.Queue())
+
+    def close_inbox(self, attempt_id: str) -> None:
+        self._inboxes.pop(attempt_id, None)
+
+    def _to_inbox(self, origin: Origin, corr_id: int, msg: Any) -> None:
+        inbox = self._inboxes.get(msg.attempt_id)
+        if inbox is not None:  # else: that attempt is over; late messages are dropped
+            inbox.put_nowait(msg)
 
     def _on_cancel(self, origin: Origin, corr_id: int, msg: CancelAttempt) -> None:
         self._cancel(msg.attempt_id)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from mesh import __version__
 
 # Order is the order of `mesh --help`.
-COMMANDS: tuple[str, ...] = ("up", "node", "submit", "results", "cancel", "status", "ping", "analyze",
+COMMANDS: tuple[str, ...] = ("up", "node", "test", "submit", "results", "cancel", "status", "ping", "analyze",
                              "report", "coordinator", "worker")
 
 

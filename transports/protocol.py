@@ -25,7 +25,7 @@ PROTOCOL_VERSION = 1
 
 
 class MsgType(IntEnum):
-    """Wire tags. Ranges: 1-19 node and API basics, 20-39 Raft, 40-79 tasks and workers."""
+    """Wire tags. Ranges: 1-19 node and API basics, 20-39 Raft, 40-59 tasks and workers, 60-69 `mesh test`."""
 
     ERROR_REPLY = 1
     PING_REQUEST = 2
@@ -56,6 +56,13 @@ class MsgType(IntEnum):
     TASK_FINISHED = 55
     TASK_FINISHED_ACK = 56
     CANCEL_ATTEMPT = 57
+    TEST_BUNDLE_REQUEST = 60
+    TEST_BUNDLE_CHUNK = 61
+    TEST_HELLO = 62
+    TEST_WORK = 63
+    TEST_REPORTS = 64
+    TEST_DURATIONS_REQUEST = 67
+    TEST_DURATIONS_REPLY = 68
 
 
 # --- basics -------------------------------------------------------------------------------------
@@ -350,6 +357,96 @@ class CancelAttempt:
     attempt_id: str
 
 
+# --- `mesh test`: a worker's pytest session <-> the `mesh test` process that owns the run --------
+# The run's lease tasks go through Raft like any task; these messages go straight between the
+# worker and the run's owner (its address is in the lease's config). Keyed by run and attempt id.
+
+
+@dataclass(frozen=True, slots=True)
+class TestBundleRequest:
+    """Worker -> run owner: bytes [offset, offset+length) of the code bundle with this sha256."""
+
+    __test__ = False
+    run_id: str
+    attempt_id: str
+    bundle: str
+    offset: int
+    length: int
+
+
+@dataclass(frozen=True, slots=True)
+class TestBundleChunk:
+    __test__ = False
+    run_id: str
+    attempt_id: str
+    bundle: str
+    offset: int
+    total: int  # the bundle's size in bytes
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class TestHello:
+    """Worker -> run owner: a lease's pytest process has collected; what it found and can run."""
+
+    __test__ = False
+    run_id: str
+    attempt_id: str
+    task_id: str
+    worker_id: str
+    capabilities: dict[str, Any]
+    collected: tuple[str, ...]  # node ids in collection order
+    requirements: dict[str, Any]  # node id -> kwargs of its @pytest.mark.mesh (only marked tests)
+    errors: tuple[dict[str, Any], ...] = ()  # collection errors as phase reports
+
+
+@dataclass(frozen=True, slots=True)
+class TestWork:
+    """Run owner -> worker, the answer to a TestHello or TestReports: `ack` is the last report
+    batch received in order; `node_ids` (work number `work_seq`) are tests to run next, in this
+    order; `done`: no more will come, finish up. Resent until the worker says it has it."""
+
+    __test__ = False
+    run_id: str
+    attempt_id: str
+    ack: int
+    work_seq: int
+    node_ids: tuple[str, ...]
+    done: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TestReports:
+    """Worker -> run owner: phase reports since the last batch, what runs now, whether it wants work."""
+
+    __test__ = False
+    run_id: str
+    attempt_id: str
+    worker_id: str
+    seq: int  # batches are numbered from 1; resent until acknowledged (go-back-N)
+    reports: tuple[dict[str, Any], ...]
+    running: str  # node id running now, "" when none
+    queued: int  # tests handed to this lease and not started yet
+    want_more: bool
+    work_seen: int  # the last TestWork applied
+    final: bool = False  # the lease has stopped its pytest process: nothing follows
+
+
+@dataclass(frozen=True, slots=True)
+class TestDurationsRequest:
+    """Client -> any coordinator or observer: past durations of these tests (for --dist duration)."""
+
+    __test__ = False
+    suite: str
+    node_ids: tuple[str, ...] = ()  # empty: every test of the suite
+
+
+@dataclass(frozen=True, slots=True)
+class TestDurationsReply:
+    __test__ = False
+    durations: dict[str, float]  # node id -> median seconds over its recent runs
+
+
 MESSAGES: dict[MsgType, type] = {
     MsgType.ERROR_REPLY: ErrorReply,
     MsgType.PING_REQUEST: PingRequest,
@@ -380,6 +477,13 @@ MESSAGES: dict[MsgType, type] = {
     MsgType.TASK_FINISHED: TaskFinished,
     MsgType.TASK_FINISHED_ACK: TaskFinishedAck,
     MsgType.CANCEL_ATTEMPT: CancelAttempt,
+    MsgType.TEST_BUNDLE_REQUEST: TestBundleRequest,
+    MsgType.TEST_BUNDLE_CHUNK: TestBundleChunk,
+    MsgType.TEST_HELLO: TestHello,
+    MsgType.TEST_WORK: TestWork,
+    MsgType.TEST_REPORTS: TestReports,
+    MsgType.TEST_DURATIONS_REQUEST: TestDurationsRequest,
+    MsgType.TEST_DURATIONS_REPLY: TestDurationsReply,
 }
 """Tag -> message class: the whole protocol. The codec builds its tables from this."""
 

@@ -36,6 +36,7 @@ class ExecutionRequest:
     timeout_s: float | None
     work_dir: Path  # the worker's --work-dir; a task's cwd must stay inside it
     env: dict[str, str] = field(default_factory=dict)  # extra environment
+    messenger: Messenger | None = None  # for executors that talk to a peer (pytest_session)
 
 
 @dataclass(slots=True)
@@ -55,6 +56,22 @@ class ExecutionResult:
     def to_dict(self) -> dict[str, Any]:
         """Plain data (dicts, lists, str, numbers, None) for msgpack."""
         return asdict(self)
+
+
+class Messenger(Protocol):
+    """What a worker lends an executor that exchanges messages with a peer of its own choosing
+    (the `mesh test` process of a run): sends, and an inbox of the messages for one attempt."""
+
+    @property
+    def worker_id(self) -> str: ...
+
+    def connect(self, address: str) -> None: ...
+
+    def send(self, address: str, msg: Any) -> bool: ...
+
+    def inbox(self, attempt_id: str) -> asyncio.Queue[Any]: ...
+
+    def close_inbox(self, attempt_id: str) -> None: ...
 
 
 class Executor(Protocol):
@@ -111,6 +128,7 @@ _REGISTRY: dict[str, str] = {
     "test": "actors.executors.pytest_executor:TestExecutor",
     "benchmark": "actors.executors.benchmark:BenchmarkExecutor",
     "callable": "actors.executors.callable_executor:CallableExecutor",
+    "pytest_session": "actors.executors.pytest_session:PytestSessionExecutor",
 }
 _INSTANCES: dict[str, Executor] = {}
 

@@ -26,6 +26,10 @@ _COMMON = ("cwd", "env")
 COMMAND_FIELDS = ("command", *_COMMON, "output_limit_bytes")
 TEST_FIELDS = ("test_file", "test_args", *_COMMON, "output_limit_bytes")
 CALLABLE_FIELDS = ("function", "args", "kwargs")
+PYTEST_SESSION_FIELDS = ("run_id", "client", "bundle", "args", "pythonpath", "env", "test_timeout_s",
+                         "python", "suite")
+_SHA256 = re.compile(r"[0-9a-f]{64}\Z")
+_HOST_PORT = re.compile(r"[^\s:]+:\d{1,5}\Z|\[[0-9A-Fa-f:.]+\]:\d{1,5}\Z")
 
 
 def check_relative_path(issues: Issues, path: str, value: Any, what: str) -> str | None:
@@ -170,6 +174,45 @@ def check_callable_config(issues: Issues, path: str, data: dict[str, Any]) -> di
     return out
 
 
+def check_pytest_session_config(issues: Issues, path: str, data: dict[str, Any]) -> dict[str, Any]:
+    """A `mesh test` lease: which run, where its owner listens, which code bundle, pytest's args."""
+    out: dict[str, Any] = {}
+    for key in ("run_id", "client", "bundle"):
+        if key not in data:
+            issues.add(child(path, key), "required (mesh test fills it in)")
+    if "run_id" in data:
+        out["run_id"] = issues.string(child(path, "run_id"), data["run_id"], "a run id", no_nul=True)
+    if "client" in data:
+        client = data["client"]
+        if not isinstance(client, str) or not _HOST_PORT.match(client):
+            issues.expected(child(path, "client"), "the address of the mesh test process, host:port", client)
+        else:
+            out["client"] = client
+    if "bundle" in data:
+        bundle = data["bundle"]
+        if not isinstance(bundle, str) or not _SHA256.match(bundle):
+            issues.expected(child(path, "bundle"), "the code bundle's sha256 (64 hex digits)", bundle)
+        else:
+            out["bundle"] = bundle
+    out["args"] = issues.str_list(child(path, "args"), data.get("args", []), "a list of pytest arguments",
+                                  allow_empty_items=True)
+    paths = data.get("pythonpath", [])
+    if not isinstance(paths, list | tuple):
+        issues.expected(child(path, "pythonpath"), "a list of folders inside the bundle", paths)
+    else:
+        out["pythonpath"] = [check_relative_path(issues, f"{child(path, 'pythonpath')}[{i}]", p,
+                                                 "a folder inside the bundle") for i, p in enumerate(paths)]
+    if data.get("test_timeout_s") is not None:
+        out["test_timeout_s"] = issues.number(child(path, "test_timeout_s"), data["test_timeout_s"],
+                                              "a positive number of seconds", 0.001, 7 * 24 * 3600.0)
+    for key in ("python", "suite"):
+        if key in data:
+            out[key] = issues.string(child(path, key), data[key], "a non-empty string", no_nul=True)
+    if "env" in data:
+        out["env"] = _env(issues, child(path, "env"), data["env"])
+    return out
+
+
 # type name -> (allowed keys or None for "any", checker)
 ConfigChecker = Callable[[Issues, str, dict[str, Any]], dict[str, Any]]
 CONFIGS: dict[str, tuple[tuple[str, ...] | None, ConfigChecker]] = {
@@ -177,6 +220,7 @@ CONFIGS: dict[str, tuple[tuple[str, ...] | None, ConfigChecker]] = {
     "test": (TEST_FIELDS, check_test_config),
     "benchmark": (None, check_benchmark_config),
     "callable": (CALLABLE_FIELDS, check_callable_config),
+    "pytest_session": (PYTEST_SESSION_FIELDS, check_pytest_session_config),
 }
 
 

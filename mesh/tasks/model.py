@@ -27,11 +27,13 @@ class TaskType(StrEnum):
     TEST = "test"
     BENCHMARK = "benchmark"
     CALLABLE = "callable"
+    PYTEST_SESSION = "pytest_session"  # one lease of a `mesh test` run (see docs/TESTRUN.md)
     # Parsed so the seed's files load, but validation rejects it: nothing can run it yet.
     MULTI_DEVICE_ORCHESTRATION = "multi_device_orchestration"
 
 
-SUPPORTED_TYPES = (TaskType.COMMAND, TaskType.TEST, TaskType.BENCHMARK, TaskType.CALLABLE)
+SUPPORTED_TYPES = (TaskType.COMMAND, TaskType.TEST, TaskType.BENCHMARK, TaskType.CALLABLE,
+                   TaskType.PYTEST_SESSION)
 
 
 @dataclass(frozen=True, slots=True)

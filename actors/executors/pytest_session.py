@@ -1,0 +1,401 @@
+"""The `pytest_session` executor: one lease of a `mesh test` run on this worker.
+
+A lease fetches the run's code bundle from the run's owner (the `mesh test` process, whose address
+is in the task config) unless this worker has it, starts one long-lived pytest process in it,
+says hello with what that process collected, and then pulls tests from the owner, runs them and
+streams the phase reports back until the owner says the run is done. The owner hands out work;
+this side only keeps a little queued so the pytest process never waits on the network.
+
+Failures stay inside the lease: a pytest process that dies takes only the test it was running (an
+error naming this worker and the signal) and is started again for the rest; a test running past
+`test_timeout_s` is killed with its process group and reported as failed. Report batches are
+numbered and resent until acknowledged, so a dropped message loses nothing. The attempt's result
+carries one row per test for the result store.
+
+Config: run_id, client ("host:port"), bundle (sha256), args (pytest arguments), pythonpath
+(folders inside the bundle), env, test_timeout_s, python.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from actors.executors.base import (
+    COMPLETED,
+    ERROR,
+    ExecutionRequest,
+    ExecutionResult,
+    ExecutorError,
+    build_env,
+)
+from actors.executors.pytest_process import PytestProcess, default_python, describe_exit
+from mesh.testrun.bundle import BundleCache, BundleError
+from mesh.testrun.reports import category
+from transports.address import parse_address
+from transports.protocol import TestBundleChunk, TestBundleRequest, TestHello, TestReports, TestWork
+
+log = logging.getLogger("mesh.pytest_session")
+
+REPLY_TIMEOUT_S = 2.0  # resend a bundle request or hello after this long without an answer
+RESEND_S = 0.5  # unacknowledged report batches go again after this long
+OWNER_TIMEOUT_S = 60.0  # the run's owner said nothing for this long: the run is over for us
+FLUSH_S = 0.03  # reports wait at most this long to be batched
+KEEPALIVE_S = 1.0
+FEED_MAX = 32  # tests handed to the pytest process per command
+MAX_BATCH = 512  # reports per TestReports
+QUEUE_AHEAD_S = 0.05  # keep about this much work queued locally
+STOP_TIMEOUT_S = 30.0
+MAX_IDLE_CRASHES = 3  # pytest processes dying with no test run in between: give up
+
+
+class LeaseFailed(Exception):
+    """The lease cannot go on (bundle, collection, owner gone); the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Event:
+    """An event line from the lease's pytest process, queued with the owner's messages."""
+
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class _Exited:
+    """That pytest process closed its event pipe (exited or was killed)."""
+
+    proc: PytestProcess
+
+
+class PytestSessionExecutor:
+    """Shared by every lease on this worker; the bundle cache is per worker."""
+
+    def __init__(self) -> None:
+        self._caches: dict[Path, BundleCache] = {}
+
+    async def run(self, request: ExecutionRequest, cancel: asyncio.Event) -> ExecutionResult:
+        started = time.monotonic()
+        messenger = request.messenger
+        if messenger is None:
+            return ExecutionResult(ERROR, error="pytest_session needs a worker messenger")
+        lease = Lease(request, messenger, self._cache(request.work_dir), cancel)
+        try:
+            rows = await lease.run()
+        except (LeaseFailed, BundleError, ExecutorError) as err:
+            return ExecutionResult(ERROR, error=str(err), duration_s=time.monotonic() - started,
+                                   stderr_tail=lease.stderr_tail(), test_outcomes=lease.rows())
+        finally:
+            messenger.close_inbox(request.attempt_id)
+            lease.kill()
+        return ExecutionResult(COMPLETED, duration_s=time.monotonic() - started, test_outcomes=rows,
+                               value={"tests": len(rows), "restarts": lease.restarts})
+
+    def _cache(self, work_dir: Path) -> BundleCache:
+        if work_dir not in self._caches:
+            self._caches[work_dir] = BundleCache(work_dir / ".mesh-bundles")
+        return self._caches[work_dir]
+
+
+class Lease:
+    """One attempt of a lease task: the pytest process, the local queue, the report stream."""
+
+    def __init__(self, request: ExecutionRequest, messenger: Any, cache: BundleCache,
+                 cancel: asyncio.Event) -> None:
+        c = request.config
+        self.request, self.messenger, self.cache, self.cancel = request, messenger, cache, cancel
+        self.run_id: str = c["run_id"]
+        self.owner: str = parse_address(c["client"]).endpoint
+        self.attempt_id = request.attempt_id
+        self.worker = messenger.worker_id
+        self.timeout_s: float | None = c.get("test_timeout_s")
+        self.inbox: asyncio.Queue[Any] = messenger.inbox(self.attempt_id)
+        self.proc: PytestProcess | None = None
+        self.restarts = 0
+        self.queue: deque[str] = deque()  # handed to us, not yet given to pytest
+        self.fed: deque[str] = deque()  # given to pytest, not started
+        self.running: str | None = None
+        self.running_since = 0.0
+        self.idle = True  # pytest has finished every batch given to it
+        self.done = False  # the owner will send no more work
+        self.pending: list[dict[str, Any]] = []
+        self.pending_since = 0.0
+        self.seq = 0
+        self.unacked: deque[tuple[int, TestReports, float]] = deque()
+        self.work_seen = 0
+        self.asked = False  # a want_more is outstanding
+        self.last_owner = time.monotonic()
+        self.last_sent = 0.0
+        self.mean_test_s = 0.001
+        self.outcomes: dict[str, list[Any]] = {}  # nodeid -> [categories, duration]
+        self.crashes_without_progress = 0
+        self.stopping = False
+
+    # --- the whole lease ---------------------------------------------------------------------
+
+    async def run(self) -> list[dict[str, Any]]:
+        self.messenger.connect(self.owner)
+        bundle = await self.cache.ensure(self.request.config["bundle"], self._fetch)
+        ids, requirements, errors = await self._start_pytest(bundle)
+        await self._hello(ids, requirements, errors)
+        while not (self.done and not self.queue and not self.fed and self.idle):
+            self._feed()
+            self._maybe_send()
+            msg = await self._get(FLUSH_S)
+            while msg is not None:
+                await self._handle(msg, bundle)
+                msg = self.inbox.get_nowait() if not self.inbox.empty() else None
+            self._check_timeout()
+            self._check_owner()
+        await self._stop_pytest()
+        await self._finish()
+        return self.rows()
+
+    async def _get(self, timeout_s: float) -> Any:
+        if self.cancel.is_set():
+            raise LeaseFailed("cancelled")
+        try:
+            return await asyncio.wait_for(self.inbox.get(), timeout_s)
+        except TimeoutError:
+            return None
+
+    async def _handle(self, msg: Any, bundle: Path) -> None:
+        if isinstance(msg, _Event):
+            self._on_event(msg.data)
+        elif isinstance(msg, TestWork):
+            self._on_work(msg)
+        elif isinstance(msg, _Exited) and msg.proc is self.proc:
+            await self._on_exit(bundle)
+
+    async def _fetch(self, offset: int, length: int) -> tuple[int, bytes]:
+        bundle = self.request.config["bundle"]
+        request = TestBundleRequest(self.run_id, self.attempt_id, bundle, offset, length)
+        for _ in range(int(OWNER_TIMEOUT_S / REPLY_TIMEOUT_S)):
+            self.messenger.send(self.owner, request)
+            deadline = time.monotonic() + REPLY_TIMEOUT_S
+            while (msg := await self._get(deadline - time.monotonic())) is not None:
+                if isinstance(msg, TestBundleChunk) and msg.bundle == bundle and msg.offset == offset:
+                    self.last_owner = time.monotonic()
+                    return msg.total, msg.data
+        raise LeaseFailed(f"the mesh test process at {self.owner} did not send the code bundle")
+
+    async def _start_pytest(self, bundle: Path) -> tuple[list[str], dict[str, Any], list[Any]]:
+        c = self.request.config
+        env = build_env(self.request)
+        extra = [str(bundle / p) for p in c.get("pythonpath") or []]
+        if extra:
+            old = env.get("PYTHONPATH")
+            env["PYTHONPATH"] = os.pathsep.join(extra + ([old] if old else []))
+        log_path = self.request.work_dir / ".mesh-logs" / f"pytest-{self.attempt_id}.log"
+        proc = PytestProcess(python=c.get("python") or default_python(), args=list(c.get("args") or []),
+                             cwd=bundle, env=env, log_path=log_path)
+        self.proc = proc
+        await proc.start()
+        asyncio.get_running_loop().create_task(self._pump(proc), name=f"pytest-events-{self.attempt_id}")
+        while True:
+            msg = await self._get(1.0)
+            if isinstance(msg, _Event) and msg.data.get("t") == "collected":
+                self.idle = True
+                data = msg.data
+                return list(data["ids"]), dict(data["requirements"]), list(data["errors"])
+            if isinstance(msg, _Exited) and msg.proc is proc:
+                status = await proc.wait(5)
+                raise LeaseFailed(f"pytest on worker {self.worker} {describe_exit(status)} before "
+                                  f"collecting:\n{proc.stderr_tail()}")
+            if isinstance(msg, TestWork):
+                self._on_work(msg)
+
+    async def _pump(self, proc: PytestProcess) -> None:
+        async for event in proc.events():
+            self.inbox.put_nowait(_Event(event))
+        self.inbox.put_nowait(_Exited(proc))
+
+    async def _stop_pytest(self) -> None:
+        """Tell pytest to finish (session fixtures torn down, reported) and wait for it to exit."""
+        proc = self.proc
+        assert proc is not None
+        self.stopping = True
+        proc.stop()
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        while time.monotonic() < deadline:
+            msg = await self._get(deadline - time.monotonic())
+            if isinstance(msg, _Event):
+                self._on_event(msg.data)
+            elif isinstance(msg, TestWork):
+                self._on_work(msg)
+            elif isinstance(msg, _Exited) and msg.proc is proc:
+                break
+        await proc.wait(1.0)
+
+    async def _hello(self, ids: list[str], requirements: dict[str, Any], errors: list[Any]) -> None:
+        from mesh.hardware import capabilities
+
+        hello = TestHello(self.run_id, self.attempt_id, self.request.task_id, self.worker, capabilities(),
+                          tuple(ids), requirements, tuple(errors))
+        for _ in range(int(OWNER_TIMEOUT_S / REPLY_TIMEOUT_S)):
+            self.messenger.send(self.owner, hello)
+            deadline = time.monotonic() + REPLY_TIMEOUT_S
+            while (msg := await self._get(deadline - time.monotonic())) is not None:
+                if isinstance(msg, TestWork):
+                    self._on_work(msg)
+                    return
+                elif isinstance(msg, _Event | _Exited):
+                    self.inbox.put_nowait(msg)  # pytest events wait for the main loop
+                    await asyncio.sleep(0.01)
+        raise LeaseFailed(f"the mesh test process at {self.owner} did not answer")
+
+    def _on_event(self, event: dict[str, Any]) -> None:
+        kind = event.get("t")
+        if kind == "start":
+            self.running, self.running_since = event["id"], time.monotonic()
+            if self.fed and self.fed[0] == event["id"]:
+                self.fed.popleft()
+            else:
+                self.fed = deque(n for n in self.fed if n != event["id"])
+        elif kind == "report":
+            self._report(event["r"])
+        elif kind == "idle":
+            self.idle = True
+            self.fed.clear()
+
+    def _report(self, report: dict[str, Any]) -> None:
+        report["worker"] = self.worker
+        if not self.pending:
+            self.pending_since = time.monotonic()
+        self.pending.append(report)
+        entry = self.outcomes.setdefault(report["nodeid"], [[], 0.0])
+        entry[1] += float(report.get("duration_s") or 0.0)
+        cat = category(report)
+        if cat is not None:
+            entry[0].append(cat)
+        finished = report.get("when") == "teardown" or report.get("category")
+        if finished and report["nodeid"] == self.running:
+            took = time.monotonic() - self.running_since
+            self.mean_test_s = 0.8 * self.mean_test_s + 0.2 * took
+            self.running = None
+
+    async def _on_exit(self, bundle: Path) -> None:
+        """The pytest process ended without being told to: blame the running test, start again."""
+        assert self.proc is not None
+        status = await self.proc.wait(5)
+        what = f"worker {self.worker}: the pytest process {describe_exit(status)}"
+        if self.running is not None:
+            self._synthetic(self.running, "error", f"{what} while running this test")
+            self.crashes_without_progress = 0
+        else:
+            self.crashes_without_progress += 1
+            if self.crashes_without_progress >= MAX_IDLE_CRASHES:
+                raise LeaseFailed(f"{what}, {MAX_IDLE_CRASHES} times with no test running:\n"
+                                  f"{self.proc.stderr_tail()}")
+        self.queue.extendleft(reversed(self.fed))
+        self.fed.clear()
+        self.running = None
+        self.restarts += 1
+        log.warning("%s; starting it again (%d queued)", what, len(self.queue))
+        await self._start_pytest(bundle)
+
+    def _synthetic(self, nodeid: str, cat: str, text: str) -> None:
+        self._report({"nodeid": nodeid, "when": "call", "outcome": "failed", "wasxfail": None,
+                      "category": cat, "duration_s": time.monotonic() - self.running_since,
+                      "longrepr": text, "sections": [], "location": [nodeid.split("::")[0], None, nodeid]})
+
+    def _check_timeout(self) -> None:
+        if self.timeout_s and self.running is not None and self.proc is not None:
+            took = time.monotonic() - self.running_since
+            if took > self.timeout_s:
+                nodeid = self.running
+                self._synthetic(nodeid, "failed", f"Timeout: the test ran for more than {self.timeout_s:g} s "
+                                                  f"on worker {self.worker} and was killed")
+                self.running = None
+                self.proc.kill()  # the event stream ends; _on_exit starts pytest again
+
+    def _check_owner(self) -> None:
+        if time.monotonic() - self.last_owner > OWNER_TIMEOUT_S:
+            raise LeaseFailed(f"the mesh test process at {self.owner} stopped answering")
+
+    # --- work from the owner, reports to it ------------------------------------------------------
+
+    def _on_work(self, msg: TestWork) -> None:
+        self.last_owner = time.monotonic()
+        while self.unacked and self.unacked[0][0] <= msg.ack:
+            self.unacked.popleft()
+        if msg.work_seq == self.work_seen + 1:
+            self.work_seen = msg.work_seq
+            self.queue.extend(msg.node_ids)
+        self.asked = False  # answered: with work, or with none for now (ask again when low)
+        self.done = self.done or msg.done
+
+    def _feed(self) -> None:
+        if self.idle and self.queue and self.proc is not None:
+            batch = [self.queue.popleft() for _ in range(min(FEED_MAX, len(self.queue)))]
+            if self.proc.run(batch, self.queue[0] if self.queue else None):
+                self.fed.extend(batch)
+                self.idle = False
+            else:
+                self.queue.extendleft(reversed(batch))
+
+    def _maybe_send(self) -> None:
+        now = time.monotonic()
+        queued = len(self.queue) + len(self.fed)
+        low = max(2, int(QUEUE_AHEAD_S / max(self.mean_test_s, 1e-4)))
+        want = not self.done and not self.asked and queued <= low
+        due = bool(self.pending) and (now - self.pending_since >= FLUSH_S or len(self.pending) >= MAX_BATCH
+                                      or (self.idle and not self.queue))
+        if want or due or now - self.last_sent >= KEEPALIVE_S:
+            self._send_batch(want)
+        elif self.unacked and now - self.unacked[0][2] >= RESEND_S:
+            self._resend()
+
+    def _send_batch(self, want: bool, final: bool = False) -> None:
+        now = time.monotonic()
+        reports, self.pending = self.pending[:MAX_BATCH], self.pending[MAX_BATCH:]
+        self.pending_since = now
+        self.seq += 1
+        msg = TestReports(self.run_id, self.attempt_id, self.worker, self.seq, tuple(reports),
+                          self.running or "", len(self.queue) + len(self.fed), want, self.work_seen, final)
+        self.unacked.append((self.seq, msg, now))
+        self.messenger.send(self.owner, msg)
+        self.asked = self.asked or want
+        self.last_sent = now
+
+    def _resend(self) -> None:
+        now = time.monotonic()
+        for _, msg, _ in list(self.unacked):
+            self.messenger.send(self.owner, msg)
+        self.unacked = deque((seq, msg, now) for seq, msg, _ in self.unacked)
+        self.last_sent = now
+
+    async def _finish(self) -> None:
+        """Send what is left with `final` set, and wait (briefly) for the owner to have it all."""
+        while self.pending:
+            self._send_batch(False)
+        self._send_batch(False, final=True)
+        deadline = time.monotonic() + 5.0
+        while self.unacked and time.monotonic() < deadline:
+            msg = await self._get(RESEND_S)
+            if isinstance(msg, TestWork):
+                self._on_work(msg)
+            elif msg is None:
+                self._resend()
+
+    # --- results ---------------------------------------------------------------------------------
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per test for the result store: its main outcome and total duration."""
+        rows = []
+        for nodeid, (cats, duration) in self.outcomes.items():
+            outcome = "failed" if "failed" in cats else (cats[0] if cats else "passed")
+            rows.append({"nodeid": nodeid, "outcome": outcome, "duration_s": round(duration, 6)})
+        return rows
+
+    def stderr_tail(self) -> str:
+        return self.proc.stderr_tail() if self.proc is not None else ""
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()

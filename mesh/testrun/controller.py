@@ -1,0 +1,379 @@
+"""The owner of one `mesh test` run: submits its leases, serves the code bundle, hands out tests,
+collects the reports, and notices leases that die.
+
+The run's leases are ordinary tasks (type `pytest_session`) committed through Raft, so the mesh
+schedules them on capable workers and requeues one whose worker is lost. Everything else goes
+directly between a lease and this process over its own ROUTER socket (messages in
+`transports.protocol`, "mesh test" section): the bundle, the lease's hello with what it collected,
+work on demand, and numbered report batches that this side acknowledges.
+
+A lease is declared dead when the mesh says its attempt ended or was replaced before it sent its
+final batch; the test it was running is reported as an error naming the worker, and the tests it
+had not finished go back to the plan for the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mesh.client import MeshClient, MeshError
+from mesh.tasks.fields import Issues
+from mesh.tasks.requirements import Requirements, parse_requirements
+from mesh.testrun.bundle import Bundle
+from mesh.testrun.plan import Plan
+from mesh.testrun.reports import Report
+from transports.protocol import (
+    TestBundleChunk,
+    TestBundleRequest,
+    TestDurationsReply,
+    TestDurationsRequest,
+    TestHello,
+    TestReports,
+    TestWork,
+)
+from transports.zmq_transport import Origin, ZmqTransport
+
+log = logging.getLogger("mesh.test")
+
+WATCH_EVERY_S = 0.5  # how often the leases' task states are read from the mesh
+TERMINAL = frozenset({"completed", "failed", "timed_out", "cancelled", "upstream_failed"})
+LEASE_TIMEOUT_S = 7 * 24 * 3600.0
+
+
+@dataclass
+class RunOptions:
+    root: Path
+    pytest_args: list[str]
+    coordinator: str
+    listen_host: str
+    leases: int | None = None  # None: one per worker slot
+    dist: str = "load"
+    test_timeout_s: float | None = None
+    suite: str = "suite"
+    pythonpath: list[str] = field(default_factory=list)
+    continue_on_collection_errors: bool = False
+
+
+@dataclass
+class LeaseState:
+    attempt_id: str
+    task_id: str
+    worker: str
+    capabilities: dict[str, Any]
+    seq: int = 0
+    work_seq: int = 0
+    last_work: tuple[str, ...] = ()
+    inflight: dict[str, None] = field(default_factory=dict)  # handed out, not finished, in order
+    running: str = ""
+    final: bool = False
+    dead: bool = False
+    mismatch: bool = False
+    keys: dict[str, bool] = field(default_factory=dict)  # requirement key -> can run
+
+
+@dataclass
+class RunResult:
+    reports: list[Report]
+    collection_errors: list[Report]
+    collected: int
+    interrupted: str | None
+    duration_s: float
+    workers: dict[str, int]  # worker -> tests finished there
+
+
+class RunController:
+    def __init__(self, options: RunOptions, bundle: Bundle, on_report: Callable[[Report], None],
+                 on_collected: Callable[[int], None]) -> None:
+        self.o = options
+        self.bundle = bundle
+        self.on_report = on_report
+        self.on_collected = on_collected
+        self.run_id = uuid.uuid4().hex[:16]
+        self.client = MeshClient(options.coordinator, timeout=10.0)
+        self.watch_client = MeshClient(options.coordinator, timeout=10.0)  # one client per thread
+        self.transport: ZmqTransport | None = None
+        self.address = ""
+        self.leases: dict[str, LeaseState] = {}
+        self.lease_tasks: list[str] = []
+        self.plan: Plan | None = None
+        self.collected: tuple[str, ...] = ()
+        self.requirements: dict[str, Requirements | None] = {}  # key -> parsed (None: invalid)
+        self.reports: list[Report] = []
+        self.collection_errors: list[Report] = []
+        self.finished: dict[str, str] = {}  # nodeid -> attempt id that finished it
+        self.interrupted: str | None = None
+        self.workers_status: list[dict[str, Any]] = []
+        self.durations: dict[str, float] = {}
+        self.done = asyncio.Event()
+
+    # --- the run -----------------------------------------------------------------------------------
+
+    async def run(self) -> RunResult:
+        started = time.monotonic()
+        self.transport = ZmqTransport(f"mesh-test-{self.run_id}", f"tcp://{self.o.listen_host}:0",
+                                      self._dispatch)
+        endpoint = await self.transport.start()
+        self.address = f"{self.o.listen_host}:{endpoint.rsplit(':', 1)[1]}"
+        try:
+            status = await asyncio.to_thread(self.client.status)
+            self.workers_status = [w for w in (status.extra or {}).get("workers", [])
+                                   if w.get("status") == "active"]
+            if not self.workers_status:
+                raise MeshError(f"the mesh at {self.o.coordinator} has no active worker")
+            if self.o.dist == "duration":
+                self.durations = await self._past_durations()
+            slots = sum(int(w.get("slots") or 1) for w in self.workers_status)
+            await self._submit_leases(self.o.leases or slots, None)
+            watcher = asyncio.get_running_loop().create_task(self._watch())
+            try:
+                await self.done.wait()
+                await self._wind_down()
+            finally:
+                watcher.cancel()
+        finally:
+            await self._cancel_unfinished()
+            await self.transport.close()
+            self.client.close()
+            self.watch_client.close()
+        per_worker: dict[str, int] = {}
+        for attempt in self.finished.values():
+            lease = self.leases.get(attempt)
+            if lease is not None:
+                per_worker[lease.worker] = per_worker.get(lease.worker, 0) + 1
+        return RunResult(self.reports, self.collection_errors, len(self.collected), self.interrupted,
+                         time.monotonic() - started, per_worker)
+
+    async def _past_durations(self) -> dict[str, float]:
+        try:
+            reply = await asyncio.to_thread(self.client.request, TestDurationsRequest(self.o.suite))
+        except MeshError as err:
+            log.warning("no past durations (%s): --dist duration falls back to load order", err)
+            return {}
+        return dict(reply.durations) if isinstance(reply, TestDurationsReply) else {}
+
+    async def _submit_leases(self, count: int, requirements: Requirements | None) -> None:
+        from actors.test_history import lease_name
+
+        config: dict[str, Any] = {"run_id": self.run_id, "client": self.address, "bundle": self.bundle.sha256,
+                                  "args": self.o.pytest_args, "pythonpath": self.o.pythonpath,
+                                  "suite": self.o.suite}
+        if self.o.test_timeout_s:
+            config["test_timeout_s"] = self.o.test_timeout_s
+        first = len(self.lease_tasks)
+        tasks = [{"type": "pytest_session", "name": lease_name(self.o.suite, self.run_id, first + i),
+                  "priority": 0, "config": config, "timeout_seconds": LEASE_TIMEOUT_S,
+                  "requirements": requirements.to_dict() if requirements else {}}
+                 for i in range(count)]
+        ids = await asyncio.to_thread(self.client.submit, tasks)
+        self.lease_tasks.extend(ids)
+
+    async def _wind_down(self) -> None:
+        """Every lease that is running gets `done` on its next report; wait for their last batch."""
+        deadline = time.monotonic() + 10.0
+        while time.monotonic() < deadline and any(not (s.final or s.dead) for s in self.leases.values()):
+            await asyncio.sleep(0.02)
+
+    async def _cancel_unfinished(self) -> None:
+        """Leases still queued (e.g. waiting for a worker that never had a free slot) are cancelled."""
+        try:
+            reply = await asyncio.to_thread(self.client.tasks, self.lease_tasks)
+        except MeshError:
+            return
+        for task in reply.tasks:
+            if task["status"] not in TERMINAL and not self._lease_for_task_final(task["id"]):
+                try:
+                    await asyncio.to_thread(self.client.cancel, task["id"])
+                except MeshError as err:
+                    log.warning("could not cancel lease %s: %s", task["id"], err)
+
+    def _lease_for_task_final(self, task_id: str) -> bool:
+        return any(s.final for s in self.leases.values() if s.task_id == task_id)
+
+    # --- messages from leases ----------------------------------------------------------------------
+
+    def _dispatch(self, origin: Origin, corr_id: int, msg: Any) -> None:
+        if getattr(msg, "run_id", self.run_id) != self.run_id:
+            return  # a lease of an earlier run, still winding down
+        if isinstance(msg, TestReports):
+            self._on_reports(origin, msg)
+        elif isinstance(msg, TestBundleRequest):
+            self._on_bundle_request(origin, msg)
+        elif isinstance(msg, TestHello):
+            self._on_hello(origin, msg)
+
+    def _reply(self, origin: Origin, msg: Any) -> None:
+        assert self.transport is not None
+        self.transport.reply(origin, msg)
+
+    def _on_bundle_request(self, origin: Origin, msg: TestBundleRequest) -> None:
+        if msg.bundle != self.bundle.sha256:
+            return
+        data = self.bundle.data[msg.offset: msg.offset + max(0, msg.length)]
+        self._reply(origin, TestBundleChunk(self.run_id, msg.attempt_id, msg.bundle, msg.offset,
+                                            len(self.bundle.data), data))
+
+    def _on_hello(self, origin: Origin, msg: TestHello) -> None:
+        lease = self.leases.get(msg.attempt_id)
+        if lease is None:
+            lease = LeaseState(msg.attempt_id, msg.task_id, msg.worker_id, dict(msg.capabilities))
+            self.leases[msg.attempt_id] = lease
+            if self.plan is None:
+                self._make_plan(msg)
+            elif msg.collected != self.collected:
+                lease.mismatch = True
+                log.warning("worker %s collected different tests (%d vs %d); it gets none",
+                            msg.worker_id, len(msg.collected), len(self.collected))
+            self._give_work(lease)
+        self._reply(origin, self._work_message(lease))
+
+    def _make_plan(self, hello: TestHello) -> None:
+        self.collected = hello.collected
+        self.collection_errors = [dict(e) for e in hello.errors if e.get("outcome") == "failed"]
+        for skipped in (dict(e) for e in hello.errors if e.get("outcome") == "skipped"):
+            self.reports.append(skipped)  # a module skipped as a whole counts as one skip
+            self.on_report(skipped)
+        self.on_collected(len(hello.collected))
+        self.plan = Plan(hello.collected, dist=self.o.dist, requirements=dict(hello.requirements),
+                         durations=self.durations)
+        if self.collection_errors and not self.o.continue_on_collection_errors:
+            self.interrupted = f"{len(self.collection_errors)} error(s) during collection"
+        elif not hello.collected:
+            self.interrupted = "no tests collected"
+        if self.interrupted:
+            self.done.set()
+            return
+        for key in self.plan.open_keys():
+            if key:
+                self._route(key, hello.requirements)
+
+    def _route(self, key: str, marker_kwargs: dict[str, Any]) -> None:
+        """Tests with requirements: give them to capable leases, ask for more, or report them."""
+        assert self.plan is not None
+        sample = next(n for n in self.collected if self.plan.key_of.get(n) == key)
+        issues = Issues()
+        parsed = parse_requirements(issues, "@pytest.mark.mesh", marker_kwargs.get(sample))
+        self.requirements[key] = parsed if not issues.errors else None
+        if parsed is None or issues.errors:
+            why = "; ".join(f"{path}: {text}" for path, text in issues.errors) or "invalid"
+            self._unrunnable(self.plan.drop(key), f"invalid mesh marker: {why}")
+            return
+        capable = [w for w in self.workers_status if parsed.matches(w.get("capabilities") or {})]
+        if not capable:
+            reasons = "; ".join(f"{w['worker_id']}: {parsed.explain_mismatch(w.get('capabilities') or {})}"
+                                for w in self.workers_status)
+            self._unrunnable(self.plan.drop(key), f"no worker in the mesh can run this test ({reasons})")
+            return
+        if len(capable) < len(self.workers_status):
+            asyncio.get_running_loop().create_task(self._submit_leases(len(capable), parsed))
+
+    def _unrunnable(self, node_ids: list[str], why: str) -> None:
+        for nodeid in node_ids:
+            self._accept(None, {"nodeid": nodeid, "when": "setup", "outcome": "failed", "category": "error",
+                                "wasxfail": None, "duration_s": 0.0, "longrepr": why, "sections": [],
+                                "location": [nodeid.split("::")[0], None, nodeid], "worker": ""})
+        self._check_done()
+
+    def _can_run(self, lease: LeaseState) -> Callable[[str], bool]:
+        def can(key: str) -> bool:
+            if key not in lease.keys:
+                req = self.requirements.get(key)
+                lease.keys[key] = key == "" or (req is not None and req.matches(lease.capabilities))
+            return lease.keys[key]
+        return can
+
+    def _give_work(self, lease: LeaseState) -> None:
+        if self.plan is None or lease.mismatch or self.interrupted:
+            return
+        live = sum(1 for s in self.leases.values() if not (s.dead or s.final or s.mismatch))
+        chunk = self.plan.take(self._can_run(lease), live)
+        if chunk:
+            lease.work_seq += 1
+            lease.last_work = tuple(chunk)
+            lease.inflight.update(dict.fromkeys(chunk))
+
+    def _work_message(self, lease: LeaseState) -> TestWork:
+        done = self.done.is_set() or lease.mismatch or lease.dead
+        return TestWork(self.run_id, lease.attempt_id, lease.seq, lease.work_seq, lease.last_work, done)
+
+    def _on_reports(self, origin: Origin, msg: TestReports) -> None:
+        lease = self.leases.get(msg.attempt_id)
+        if lease is None:
+            return  # reports come only after a hello was answered
+        if msg.seq == lease.seq + 1 and not lease.dead:
+            lease.seq = msg.seq
+            for report in msg.reports:
+                self._accept(lease, dict(report))
+            lease.running = msg.running
+            lease.final = lease.final or msg.final
+            if msg.want_more and msg.work_seen == lease.work_seq:
+                self._give_work(lease)
+            self._check_done()
+        self._reply(origin, self._work_message(lease))
+
+    def _accept(self, lease: LeaseState | None, report: Report) -> None:
+        nodeid = report["nodeid"]
+        owner = self.finished.get(nodeid)
+        if owner is not None and (lease is None or owner != lease.attempt_id):
+            return  # already finished elsewhere (a test given back, then reported late)
+        self.reports.append(report)
+        if owner is None and (report.get("when") == "teardown" or report.get("category")):
+            self.finished[nodeid] = lease.attempt_id if lease else ""
+            if lease is not None:
+                lease.inflight.pop(nodeid, None)
+        self.on_report(report)
+
+    def _check_done(self) -> None:
+        if self.collected and len(self.finished) >= len(self.collected):
+            self.done.set()
+
+    # --- leases that die -----------------------------------------------------------------------------
+
+    async def _watch(self) -> None:
+        while not self.done.is_set():
+            await asyncio.sleep(WATCH_EVERY_S)
+            try:
+                reply = await asyncio.to_thread(self.watch_client.tasks, self.lease_tasks)
+            except MeshError as err:
+                log.warning("cannot read the leases' state: %s", err)
+                continue
+            for task in reply.tasks:
+                for lease in [s for s in self.leases.values() if s.task_id == task["id"]]:
+                    replaced = task.get("current_attempt") not in (None, lease.attempt_id)
+                    ended = task["status"] in TERMINAL or replaced
+                    if ended and not (lease.final or lease.dead):
+                        self._lease_died(lease, task)
+            if reply.tasks and all(t["status"] in TERMINAL for t in reply.tasks) and not self.done.is_set():
+                if self.plan is None:  # no lease got as far as collecting
+                    errors = {str((t.get("result") or {}).get("error") or t.get("error") or t["status"])
+                              for t in reply.tasks}
+                    self.interrupted = "every lease ended before collecting: " + "; ".join(sorted(errors))
+                    self.done.set()
+                    return
+                left = [n for n in self.collected if n not in self.finished]
+                self._unrunnable(left, "no lease of this run is left to run it (see `mesh results`)")
+
+    def _lease_died(self, lease: LeaseState, task: dict[str, Any]) -> None:
+        lease.dead = True
+        attempt = next((a for a in task.get("attempts", []) if a.get("id") == lease.attempt_id), {})
+        why = attempt.get("outcome") or task["status"]
+        if why == "lost":
+            why = "the worker was lost (it stopped heartbeating)"
+        if lease.running and lease.running not in self.finished:
+            self._accept(None, {"nodeid": lease.running, "when": "call", "outcome": "failed",
+                                "category": "error", "wasxfail": None, "duration_s": 0.0, "sections": [],
+                                "location": [lease.running.split("::")[0], None, lease.running],
+                                "worker": lease.worker,
+                                "longrepr": f"worker {lease.worker} died while running this test: {why}"})
+        back = [n for n in lease.inflight if n not in self.finished]
+        lease.inflight.clear()
+        if self.plan is not None and back:
+            log.warning("lease on %s died (%s); %d tests go to other workers", lease.worker, why, len(back))
+            self.plan.give_back(back)
+        self._check_done()

@@ -1,0 +1,589 @@
+"""What `mesh test` shows and writes: live progress, pytest's final summary, JUnit XML, exit code.
+
+All of it is computed from phase reports (`mesh.testrun.reports`) and reads as pytest's own output
+does, so users and CI tools see no difference between `pytest` and `mesh test`. This module does
+no I/O beyond the stream or file it is handed, and knows nothing of workers or sockets.
+"""
+
+from __future__ import annotations
+
+import datetime
+import platform
+import re
+import time
+import unicodedata
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterable, Mapping
+from enum import IntEnum
+from os import PathLike
+from typing import TextIO
+
+from mesh.testrun.reports import CATEGORIES, Report, category, counts
+
+WIDTH = 80  # pytest's width when the terminal's is unknown (piped output, CI)
+
+# pytest's status letters (terminal.pytest_report_teststatus + skipping's x / X)
+LETTERS = {"passed": ".", "failed": "F", "error": "E", "skipped": "s", "xfailed": "x", "xpassed": "X"}
+# categories that do not make a run fail; anything else (mesh's own ones included) does
+NOT_FAILING = frozenset({"passed", "skipped", "xfailed", "xpassed", "deselected", "warnings"})
+
+
+class ExitCode(IntEnum):
+    """pytest's exit statuses that a run can end with."""
+
+    OK = 0
+    TESTS_FAILED = 1
+    INTERRUPTED = 2
+    NO_TESTS_COLLECTED = 5
+
+
+# --- live progress ---------------------------------------------------------------------------
+
+
+class Progress:
+    """Live progress of a run: a bar redrawn in place on a terminal, pytest -q's status letters
+    (wrapped with a `[ 42%]` suffix) elsewhere. `update` is cheap: a few dict lookups and, off a
+    terminal, one short write; on a terminal it redraws at most `1 / REDRAW_S` times a second."""
+
+    BAR_WIDTH = 20
+    REDRAW_S = 0.1
+    _SUFFIX_LEN = len(" [100%]")
+
+    def __init__(
+        self,
+        stream: TextIO,
+        total: int,
+        *,
+        tty: bool | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        width: int = WIDTH,
+    ) -> None:
+        self.stream = stream
+        self.total = total
+        self.tty = bool(getattr(stream, "isatty", lambda: False)()) if tty is None else tty
+        self._clock = clock
+        self._width = width
+        self._started = clock()
+        self._finished: set[str] = set()  # tests whose teardown (or a mesh verdict) arrived
+        self._lettered: set[str] = set()  # tests that printed a letter (pytest's progress count)
+        self._failed = 0
+        self._errors = 0
+        self._column = 0
+        self._last_draw = float("-inf")
+        self._drawn_len = 0
+
+    @property
+    def finished(self) -> int:
+        return len(self._finished)
+
+    def update(self, report: Report) -> None:
+        cat = category(report)
+        nodeid = str(report.get("nodeid", ""))
+        when = report.get("when")
+        if cat == "failed":
+            self._failed += 1
+        elif cat == "error":
+            self._errors += 1
+        if when == "teardown" or (report.get("category") and when != "collect"):
+            self._finished.add(nodeid)
+        if self.tty:
+            now = self._clock()
+            if now - self._last_draw >= self.REDRAW_S or len(self._finished) >= self.total:
+                self._draw(now)
+        elif cat is not None and when != "collect":  # pytest -q prints no letter for these
+            self._letter(LETTERS.get(cat, "?"), nodeid)
+
+    def message(self, text: str) -> None:
+        """A line of its own above the progress (e.g. "worker w3 lost"), keeping the bar below."""
+        if self.tty:
+            self.stream.write("\r" + " " * self._drawn_len + "\r" + text + "\n")
+            self._drawn_len = 0
+            self._draw(self._clock())
+        else:
+            if self._column:
+                self.stream.write("\n")
+                self._column = 0
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.tty:
+            self._draw(self._clock())
+            self.stream.write("\n")
+        elif self._lettered:
+            fill = self._width - self._column - 1
+            self.stream.write(self._percent().rjust(fill) + "\n")
+            self._column = 0
+        self.stream.flush()
+
+    def bar_line(self, now: float | None = None) -> str:
+        """The one-line bar, e.g. `[#####...............] 120/1000  3 failed  1 error  0:04`."""
+        done = len(self._finished)
+        filled = self.BAR_WIDTH * min(done, self.total) // self.total if self.total else self.BAR_WIDTH
+        elapsed = int((self._clock() if now is None else now) - self._started)
+        minutes, seconds = divmod(elapsed, 60)
+        hours, minutes = divmod(minutes, 60)
+        clock = f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
+        errors = f"{self._errors} error" + ("" if self._errors == 1 else "s")
+        return (
+            f"[{'#' * filled}{'.' * (self.BAR_WIDTH - filled)}] {done}/{self.total}"
+            f"  {self._failed} failed  {errors}  {clock}"
+        )
+
+    def _draw(self, now: float) -> None:
+        line = self.bar_line(now)
+        pad = " " * max(self._drawn_len - len(line), 0)  # wipe what a longer line left behind
+        self.stream.write("\r" + line + pad)
+        self.stream.flush()
+        self._drawn_len = len(line)
+        self._last_draw = now
+
+    def _percent(self) -> str:
+        if not self.total:
+            return " [100%]"
+        return f" [{len(self._lettered) * 100 // self.total:3d}%]"
+
+    def _letter(self, letter: str, nodeid: str) -> None:
+        self.stream.write(letter)
+        self._column += 1
+        self._lettered.add(nodeid)
+        # as pytest: wrap before the suffix would pass the edge; the last one waits for close()
+        last = len(self._lettered) == self.total
+        if not last and self._column + self._SUFFIX_LEN + 1 >= self._width:
+            self.stream.write(self._percent() + "\n")
+            self._column = 0
+
+
+# --- pieces of pytest's terminal output ------------------------------------------------------
+
+
+def _char_width(c: str) -> int:
+    if " " <= c < "\x7f":
+        return 1
+    if unicodedata.category(c) in ("Mn", "Me", "Cf"):
+        return 0
+    return 2 if unicodedata.east_asian_width(c) in ("W", "F") else 1
+
+
+def _display_width(text: str) -> int:
+    return sum(map(_char_width, text))
+
+
+def sep_line(char: str, title: str | None = None, width: int = WIDTH) -> str:
+    """A separator as pytest draws it: `=== title ===`, filled to at most `width` columns."""
+    if title is None:
+        return char * (width // len(char))
+    fill = char * max((width - len(title) - 2) // (2 * len(char)), 1)
+    line = f"{fill} {title} {fill}"
+    return line + char.rstrip() if len(line) + len(char.rstrip()) <= width else line
+
+
+def format_duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.2f}s"
+    return f"{seconds:.2f}s ({datetime.timedelta(seconds=int(seconds))})"
+
+
+def summary_line(reports: Iterable[Report], *, duration_s: float) -> str:
+    """`1 failed, 2 passed, 2 errors in 1.23s`: pytest's order, wording and plurals."""
+    counted = counts(reports)
+    order = [c for c in CATEGORIES if c in counted] + [c for c in counted if c not in CATEGORIES]
+    parts = [f"{counted[c]} {_plural(c, counted[c])}" for c in order]
+    return f"{', '.join(parts) or 'no tests ran'} in {format_duration(duration_s)}"
+
+
+def _plural(noun: str, n: int) -> str:
+    if noun not in ("error", "warnings"):
+        return noun
+    singular = noun.removesuffix("s")
+    return singular if n == 1 else singular + "s"
+
+
+_E_LINE = re.compile(r"^E(?:\s|$)")
+_SYNTAX_ERROR = re.compile(r"^(SyntaxError|IndentationError|TabError)\b")
+# collection errors pytest reports as plain text (CollectError), with no crash message
+_TEXT_COLLECT_ERRORS = (
+    "ImportError while importing test module",
+    "import file mismatch",
+    "Using pytest.skip outside of a test",
+)
+
+
+def crash_message(report: Report) -> str | None:
+    """The exception's text (pytest's `reprcrash.message`) read back from the traceback's last
+    `E   ` block; None when the traceback has none or pytest would show none.
+
+    A report may carry it exactly as "message" (the worker can read `longrepr.reprcrash`); the
+    phase-report format does not require it, so it is recovered from the text otherwise."""
+    if "message" in report:
+        message = report["message"]
+        return None if message is None else str(message)
+    lines = str(report.get("longrepr") or "").split("\n")
+    end = len(lines)
+    while end and not _E_LINE.match(lines[end - 1]):
+        end -= 1
+    start = end
+    while start and _E_LINE.match(lines[start - 1]):
+        start -= 1
+    if start == end:
+        return None
+    block = lines[start:end]
+    indent = min((len(ln) - len(ln[1:].lstrip()) for ln in block if ln[1:].strip()), default=1)
+    text = "\n".join(ln[indent:] for ln in block)
+    if report.get("when") == "collect":
+        last = text.rsplit("\n", 1)[-1]
+        if str(report.get("longrepr")).startswith(_TEXT_COLLECT_ERRORS) or _SYNTAX_ERROR.match(last):
+            return None
+    return text
+
+
+def _short_message(report: Report) -> str | None:
+    message = crash_message(report)
+    if message is None and report.get("when") != "collect":
+        message = str(report.get("longrepr") or "") or None  # pytest shows a text longrepr as is
+    return message
+
+
+def _trimmed(message: str, available: int) -> str | None:
+    """` - message`, first line only, cut with `...` to fit `available` columns (None: no room)."""
+    message = message.split("\n", 1)[0]
+    if available < 3 + 3:
+        return None
+    if 3 + _display_width(message) > available:
+        available -= 3
+        message = message[:available]
+        while 3 + _display_width(message) > available:
+            message = message[:-1]
+        message += "..."
+    return " - " + message
+
+
+def _headline(report: Report) -> str:
+    location = report.get("location")
+    if location and len(location) > 2 and location[2]:
+        return str(location[2])
+    return str(report.get("nodeid", ""))
+
+
+def _captured(lines: list[str], report: Report, width: int, only: str | None = None) -> None:
+    for title, content in report.get("sections") or ():
+        if only is None or only in title:
+            lines.append(sep_line("-", title, width))
+            lines.append(content[:-1] if content.endswith("\n") else content)
+
+
+def _longrepr_and_output(lines: list[str], report: Report, width: int) -> None:
+    text = str(report.get("longrepr") or "").rstrip("\n")
+    if text:
+        lines.append(text)
+    _captured(lines, report, width)
+
+
+def render_summary(
+    reports: Iterable[Report],
+    *,
+    duration_s: float,
+    collection_errors: Iterable[Report] = (),
+    no_worker: Mapping[str, str] | Iterable[str] = (),
+    worker_summary: Mapping[str, str] | str | None = None,
+    interrupted: str | None = None,
+    width: int = WIDTH,
+) -> str:
+    """The end of a run as pytest prints it: ERRORS, FAILURES (in the order given), the short
+    test summary and the `=== ... in 1.23s ===` line.
+
+    `collection_errors`: failed "collect" reports (counted and shown before the others; pass each
+    report once, here or in `reports`). `no_worker`: node ids no worker can run (or node id ->
+    why), shown as a section; display only: count such tests through mesh-made reports.
+    `worker_summary`: worker id -> a note (host, hardware), shown with each worker's share of the
+    run as computed from the reports, or a text to show as is. `interrupted`: pytest's
+    `!!! reason !!!` line, e.g. "Interrupted: 2 errors during collection"."""
+    everything = [*collection_errors, *reports]
+    by_category: dict[str, list[Report]] = {}
+    quiet_teardowns: dict[str, list[Report]] = {}
+    for report in everything:
+        cat = category(report)
+        if cat is not None:
+            by_category.setdefault(cat, []).append(report)
+        elif report.get("when") == "teardown":
+            quiet_teardowns.setdefault(str(report.get("nodeid")), []).append(report)
+
+    lines: list[str] = []
+    errors, failures = by_category.get("error", []), by_category.get("failed", [])
+    if errors:
+        lines.append(sep_line("=", "ERRORS", width))
+        for report in errors:
+            when = report.get("when") or "call"
+            what = "collecting" if when == "collect" else f"at {when} of"
+            lines.append(sep_line("_", f"ERROR {what} {_headline(report)}", width))
+            _longrepr_and_output(lines, report, width)
+    if failures:
+        lines.append(sep_line("=", "FAILURES", width))
+        for report in failures:
+            lines.append(sep_line("_", _headline(report), width))
+            _longrepr_and_output(lines, report, width)
+            for teardown in quiet_teardowns.get(str(report.get("nodeid")), ()):
+                _captured(lines, teardown, width, only="teardown")
+    unplaced = [
+        f"{nodeid}: {no_worker[nodeid]}" if isinstance(no_worker, Mapping) else str(nodeid)
+        for nodeid in no_worker
+    ]
+    if unplaced:
+        lines.append(sep_line("=", "tests no worker can run", width))
+        lines.extend(unplaced)
+    if worker_summary is not None:
+        lines.append(sep_line("=", "mesh workers", width))
+        if isinstance(worker_summary, str):
+            lines.append(worker_summary.rstrip("\n"))
+        else:
+            lines.extend(_worker_lines(everything, worker_summary))
+    short = []
+    for cat, word in (("failed", "FAILED"), ("error", "ERROR")):
+        for report in by_category.get(cat, ()):
+            line = f"{word} {report.get('nodeid')}"
+            message = _short_message(report)
+            tail = _trimmed(message, width - _display_width(line)) if message else None
+            short.append(line + (tail or ""))
+    if short:
+        lines.append(sep_line("=", "short test summary info", width))
+        lines.extend(short)
+    if interrupted:
+        lines.append(sep_line("!", interrupted, width))
+    lines.append(sep_line("=", summary_line(everything, duration_s=duration_s), width))
+    return "\n".join(lines) + "\n"
+
+
+def _worker_lines(reports: list[Report], notes: Mapping[str, str]) -> list[str]:
+    tests: dict[str, set[str]] = {worker: set() for worker in notes}
+    busy: dict[str, float] = dict.fromkeys(notes, 0.0)
+    bad: dict[str, int] = dict.fromkeys(notes, 0)
+    for report in reports:
+        worker = report.get("worker")
+        if not worker:
+            continue
+        tests.setdefault(worker, set()).add(str(report.get("nodeid")))
+        busy[worker] = busy.get(worker, 0.0) + float(report.get("duration_s") or 0.0)
+        cat = category(report)
+        bad[worker] = bad.get(worker, 0) + (cat is not None and cat not in NOT_FAILING)
+    out = []
+    for worker, ids in tests.items():
+        note = f" - {notes[worker]}" if notes.get(worker) else ""
+        out.append(f"{worker}: {len(ids)} tests, {bad[worker]} failing, {busy[worker]:.2f}s busy{note}")
+    return out
+
+
+def exit_code(reports: Iterable[Report], *, collection_errors: int, interrupted: bool = False) -> ExitCode:
+    """pytest's exit status: 2 interrupted or collection errors, 1 a test failed or errored
+    (mesh-made verdicts too), 5 nothing ran, else 0 (skips and xfails are fine)."""
+    if interrupted or collection_errors:
+        return ExitCode.INTERRUPTED
+    counted = counts(reports)
+    if any(c not in NOT_FAILING for c in counted):
+        return ExitCode.TESTS_FAILED
+    if not any(c != "deselected" for c in counted):
+        return ExitCode.NO_TESTS_COLLECTED
+    return ExitCode.OK
+
+
+# --- JUnit XML (pytest's junitxml, xunit2 family) --------------------------------------------
+
+# XML 1.0's characters, less DEL as pytest does; the rest is shown visually as #xNN
+_NOT_XML = re.compile("[^\t\n\r\x20-\x7e\x80-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def xml_text(value: object) -> str:
+    return _NOT_XML.sub(lambda m: f"#x{ord(m.group()):02X}", str(value))
+
+
+def junit_names(nodeid: str) -> tuple[str, str]:
+    """(classname, name) as pytest's junitxml derives them: `a/test_b.py::TestC::test_d[x::y]`
+    -> ("a.test_b.TestC", "test_d[x::y]")."""
+    path, bracket, params = nodeid.partition("[")
+    names = path.split("::")
+    names[0] = re.sub(r"\.py$", "", names[0].replace("/", "."))
+    names[-1] += bracket + params
+    return ".".join(names[:-1]), names[-1]
+
+
+class _JunitCase:
+    __slots__ = ("children", "duration", "name", "report")
+
+    def __init__(self, report: Report) -> None:
+        self.name = junit_names(str(report.get("nodeid", "")))
+        self.duration = 0.0
+        self.children: list[ET.Element] = []
+        self.report = report  # the latest one: its sections hold all the captured output
+
+    def element(self, with_output: bool) -> ET.Element:
+        case = ET.Element("testcase", classname=xml_text(self.name[0]), name=xml_text(self.name[1]))
+        case.set("time", f"{self.duration:.3f}")
+        case.extend(self.children)
+        if with_output:
+            for tag, prefix, header in (
+                ("system-out", "Captured stdout", " Captured Out "),
+                ("system-err", "Captured stderr", " Captured Err "),
+            ):
+                text = "".join(c for t, c in self.report.get("sections") or () if t.startswith(prefix))
+                if text:
+                    ET.SubElement(case, tag).text = xml_text(f"{header.center(80, '-')}\n{text}\n")
+        return case
+
+
+class _JunitLog:
+    """pytest's LogXML replayed over phase reports (one testcase per (node id, worker); a test
+    that fails in call and errors in teardown gets a second testcase for the error, as pytest)."""
+
+    def __init__(self) -> None:
+        self.cases: list[_JunitCase] = []
+        self.open: dict[tuple[str, str], _JunitCase] = {}
+        self.failed_calls: set[tuple[str, str]] = set()
+        self.stats = dict.fromkeys(("error", "failure", "skipped", "passed"), 0)
+        self.double_failures = 0
+
+    def case(self, report: Report) -> _JunitCase:
+        key = (str(report.get("nodeid", "")), str(report.get("worker") or ""))
+        case = self.open.get(key)
+        if case is None:
+            case = self.open[key] = _JunitCase(report)
+            self.cases.append(case)
+        case.report = report
+        return case
+
+    def close(self, report: Report) -> None:
+        key = (str(report.get("nodeid", "")), str(report.get("worker") or ""))
+        self.open.pop(key, None)
+        self.failed_calls.discard(key)
+
+    def add(self, case: _JunitCase, tag: str, message: str, text: str | None = None, **attrs: str) -> None:
+        if tag in self.stats:
+            self.stats[tag] += 1
+        node = ET.Element(tag, attrs, message=xml_text(message))
+        if text is not None:
+            node.text = xml_text(text)
+        case.children.append(node)
+
+    def record(self, report: Report) -> None:
+        when, outcome = report.get("when"), report.get("outcome")
+        text = str(report.get("longrepr") or "").strip()
+        if when == "collect":
+            if outcome == "failed" or report.get("category") == "error":
+                self.add(self.case(report), "error", "collection failure", text)
+            elif outcome == "skipped":
+                self.add(self.case(report), "skipped", "collection skipped", text)
+            return
+        if report.get("category"):
+            self.record_verdict(report, text)
+            return
+        key = (str(report.get("nodeid", "")), str(report.get("worker") or ""))
+        if outcome == "passed" and when == "call":
+            self.case(report)
+            self.stats["passed"] += 1
+        elif outcome == "failed":
+            if when == "teardown" and key in self.failed_calls:
+                self.close(report)  # the call's failure keeps its testcase, the error gets one
+                self.double_failures += 1
+            case = self.case(report)
+            message = crash_message(report)
+            if when == "call":
+                self.add(case, "failure", text if message is None else message, text)
+                self.failed_calls.add(key)
+            else:
+                phase = "teardown" if when == "teardown" else "setup"
+                reason = text if message is None else message
+                self.add(case, "error", f'failed on {phase} with "{reason}"', text)
+        elif outcome == "skipped":
+            self.skipped(self.case(report), report)
+        self.case(report).duration += float(report.get("duration_s") or 0.0)
+        if when == "teardown":
+            self.close(report)
+
+    def skipped(self, case: _JunitCase, report: Report) -> None:
+        wasxfail = report.get("wasxfail")
+        if wasxfail is not None:
+            self.add(case, "skipped", str(wasxfail).removeprefix("reason: "), type="pytest.xfail")
+            return
+        reason = str(report.get("longrepr") or "").removeprefix("Skipped: ")
+        path, lineno = [*(report.get("location") or ()), None, None][:2]
+        where = f"{path}:{lineno + 1}: " if path and lineno is not None else ""
+        self.add(case, "skipped", reason, where + reason, type="pytest.skip")
+
+    def record_verdict(self, report: Report, text: str) -> None:
+        """A report mesh made itself (crash, timeout, no worker): its category decides."""
+        case = self.case(report)
+        case.duration += float(report.get("duration_s") or 0.0)
+        cat = category(report)
+        message = crash_message(report) or text
+        if cat in ("passed", "xpassed"):
+            self.stats["passed"] += 1
+        elif cat == "skipped":
+            self.add(case, "skipped", message, text, type="pytest.skip")
+        elif cat == "xfailed":
+            self.add(case, "skipped", str(report.get("wasxfail") or message), type="pytest.xfail")
+        elif cat == "failed":
+            self.add(case, "failure", message, text)
+        else:
+            self.add(case, "error", message, text)
+        self.close(report)
+
+
+def render_junit(
+    reports: Iterable[Report],
+    *,
+    duration_s: float,
+    collection_errors: Iterable[Report] = (),
+    hostname: str | None = None,
+    suite_name: str = "pytest",
+    started_at: float | None = None,
+    with_output: bool = True,
+) -> str:
+    """The JUnit XML document pytest's junitxml (family xunit2) writes for these reports.
+
+    xunit2 allows no per-testcase `<properties>` nor file/line attributes, so the worker that ran
+    a test is not recorded. `with_output`: captured stdout/stderr as `<system-out>`/`<system-err>`
+    (pytest's `junit_logging=out-err` layout, written only when not empty). `started_at`: epoch
+    seconds (default: now less `duration_s`)."""
+    log = _JunitLog()
+    for report in [*collection_errors, *reports]:
+        log.record(report)
+    stats = log.stats
+    started = time.time() - duration_s if started_at is None else started_at
+    suite = ET.Element(
+        "testsuite",
+        name=suite_name,
+        errors=str(stats["error"]),
+        failures=str(stats["failure"]),
+        skipped=str(stats["skipped"]),
+        tests=str(sum(stats.values()) - log.double_failures),
+        time=f"{duration_s:.3f}",
+        timestamp=datetime.datetime.fromtimestamp(started).astimezone().isoformat(),
+        hostname=platform.node() if hostname is None else hostname,
+    )
+    suite.extend(case.element(with_output) for case in log.cases)
+    suites = ET.Element("testsuites", name="pytest tests")
+    suites.append(suite)
+    return '<?xml version="1.0" encoding="utf-8"?>' + ET.tostring(suites, encoding="unicode")
+
+
+def write_junit(
+    path: str | PathLike[str],
+    reports: Iterable[Report],
+    *,
+    duration_s: float,
+    collection_errors: Iterable[Report] = (),
+    hostname: str | None = None,
+    suite_name: str = "pytest",
+    started_at: float | None = None,
+    with_output: bool = True,
+) -> None:
+    """Write `render_junit(...)` to `path` (UTF-8)."""
+    document = render_junit(
+        reports,
+        duration_s=duration_s,
+        collection_errors=collection_errors,
+        hostname=hostname,
+        suite_name=suite_name,
+        started_at=started_at,
+        with_output=with_output,
+    )
+    with open(path, "w", encoding="utf-8") as out:
+        out.write(document)
