@@ -44,7 +44,7 @@ def _like_prefix(suite: str) -> str:
 
 
 def query_durations(writer: ResultsWriter, suite: str, node_ids: tuple[str, ...]) -> dict[str, float]:
-    cursor = writer.store.connection().cursor()
+    cursor = writer.store.connection.cursor()
     try:
         rows = cursor.execute(QUERY.replace("LIKE ?", "LIKE ? ESCAPE '\\'"), [_like_prefix(suite)]).fetchall()
     finally:

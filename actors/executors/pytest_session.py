@@ -131,7 +131,7 @@ class Lease:
         self.asked = False  # a want_more is outstanding
         self.last_owner = time.monotonic()
         self.last_sent = 0.0
-        self.mean_test_s = 0.001
+        self.mean_test_s: float | None = None  # measured; until then keep only 2 tests queued
         self.outcomes: dict[str, list[Any]] = {}  # nodeid -> [categories, duration]
         self.crashes_without_progress = 0
         self.stopping = False
@@ -139,10 +139,14 @@ class Lease:
     # --- the whole lease ---------------------------------------------------------------------
 
     async def run(self) -> list[dict[str, Any]]:
+        t0 = time.monotonic()
         self.messenger.connect(self.owner)
         bundle = await self.cache.ensure(self.request.config["bundle"], self._fetch)
+        log.debug("lease %s: bundle ready after %.3f s", self.attempt_id, time.monotonic() - t0)
         ids, requirements, errors = await self._start_pytest(bundle)
+        log.debug("lease %s: %d tests collected after %.3f s", self.attempt_id, len(ids), time.monotonic() - t0)
         await self._hello(ids, requirements, errors)
+        log.debug("lease %s: hello answered after %.3f s", self.attempt_id, time.monotonic() - t0)
         while not (self.done and not self.queue and not self.fed and self.idle):
             self._feed()
             self._maybe_send()
@@ -152,8 +156,11 @@ class Lease:
                 msg = self.inbox.get_nowait() if not self.inbox.empty() else None
             self._check_timeout()
             self._check_owner()
+        t1 = time.monotonic()
         await self._stop_pytest()
+        log.debug("lease %s: pytest exited %.3f s after stop", self.attempt_id, time.monotonic() - t1)
         await self._finish()
+        log.debug("lease %s: final batch acknowledged %.3f s after stop", self.attempt_id, time.monotonic() - t1)
         return self.rows()
 
     async def _get(self, timeout_s: float) -> Any:
@@ -276,7 +283,7 @@ class Lease:
         finished = report.get("when") == "teardown" or report.get("category")
         if finished and report["nodeid"] == self.running:
             took = time.monotonic() - self.running_since
-            self.mean_test_s = 0.8 * self.mean_test_s + 0.2 * took
+            self.mean_test_s = took if self.mean_test_s is None else 0.8 * self.mean_test_s + 0.2 * took
             self.running = None
 
     async def _on_exit(self, bundle: Path) -> None:
@@ -342,7 +349,7 @@ class Lease:
     def _maybe_send(self) -> None:
         now = time.monotonic()
         queued = len(self.queue) + len(self.fed)
-        low = max(2, int(QUEUE_AHEAD_S / max(self.mean_test_s, 1e-4)))
+        low = 2 if self.mean_test_s is None else max(2, int(QUEUE_AHEAD_S / max(self.mean_test_s, 1e-4)))
         want = not self.done and not self.asked and queued <= low
         due = bool(self.pending) and (now - self.pending_since >= FLUSH_S or len(self.pending) >= MAX_BATCH
                                       or (self.idle and not self.queue))

@@ -103,7 +103,7 @@ async def _main(opts: argparse.Namespace, extra: list[str], root: Path, suite: s
             coordinator = opts.coordinator
         else:
             slots = opts.workers or os.cpu_count() or 1
-            mesh = EmbeddedMesh(slots, _data_dir(opts, root, suite))
+            mesh = EmbeddedMesh(slots, _data_dir(opts, root, suite), opts.verbose)
             coordinator = await mesh.start()
         bundle = await bundle_task
         options = RunOptions(

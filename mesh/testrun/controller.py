@@ -76,6 +76,7 @@ class LeaseState:
     dead: bool = False
     mismatch: bool = False
     keys: dict[str, bool] = field(default_factory=dict)  # requirement key -> can run
+    origin: Origin | None = None  # where its last message came from (to push `done`)
 
 
 @dataclass
@@ -131,10 +132,13 @@ class RunController:
                 self.durations = await self._past_durations()
             slots = sum(int(w.get("slots") or 1) for w in self.workers_status)
             await self._submit_leases(self.o.leases or slots, None)
+            log.debug("leases submitted after %.3f s", time.monotonic() - started)
             watcher = asyncio.get_running_loop().create_task(self._watch())
             try:
                 await self.done.wait()
+                log.debug("all tests finished after %.3f s", time.monotonic() - started)
                 await self._wind_down()
+                log.debug("leases wound down after %.3f s", time.monotonic() - started)
             finally:
                 watcher.cancel()
         finally:
@@ -231,9 +235,11 @@ class RunController:
                 log.warning("worker %s collected different tests (%d vs %d); it gets none",
                             msg.worker_id, len(msg.collected), len(self.collected))
             self._give_work(lease)
+        lease.origin = origin
         self._reply(origin, self._work_message(lease))
 
     def _make_plan(self, hello: TestHello) -> None:
+        log.debug("first hello (%d tests collected on %s)", len(hello.collected), hello.worker_id)
         self.collected = hello.collected
         self.collection_errors = [dict(e) for e in hello.errors if e.get("outcome") == "failed"]
         for skipped in (dict(e) for e in hello.errors if e.get("outcome") == "skipped"):
@@ -247,7 +253,7 @@ class RunController:
         elif not hello.collected:
             self.interrupted = "no tests collected"
         if self.interrupted:
-            self.done.set()
+            self._set_done()
             return
         for key in self.plan.open_keys():
             if key:
@@ -292,7 +298,8 @@ class RunController:
         if self.plan is None or lease.mismatch or self.interrupted:
             return
         live = sum(1 for s in self.leases.values() if not (s.dead or s.final or s.mismatch))
-        chunk = self.plan.take(self._can_run(lease), live)
+        # leases still starting count too, or the first to say hello would take everything
+        chunk = self.plan.take(self._can_run(lease), max(live, len(self.lease_tasks)))
         if chunk:
             lease.work_seq += 1
             lease.last_work = tuple(chunk)
@@ -306,6 +313,7 @@ class RunController:
         lease = self.leases.get(msg.attempt_id)
         if lease is None:
             return  # reports come only after a hello was answered
+        lease.origin = origin
         if msg.seq == lease.seq + 1 and not lease.dead:
             lease.seq = msg.seq
             for report in msg.reports:
@@ -330,8 +338,15 @@ class RunController:
         self.on_report(report)
 
     def _check_done(self) -> None:
-        if self.collected and len(self.finished) >= len(self.collected):
-            self.done.set()
+        if self.collected and len(self.finished) >= len(self.collected) and not self.done.is_set():
+            self._set_done()
+
+    def _set_done(self) -> None:
+        """The run is over: tell every live lease now rather than on its next report."""
+        self.done.set()
+        for lease in self.leases.values():
+            if lease.origin is not None and not (lease.final or lease.dead):
+                self._reply(lease.origin, self._work_message(lease))
 
     # --- leases that die -----------------------------------------------------------------------------
 
@@ -344,17 +359,18 @@ class RunController:
                 log.warning("cannot read the leases' state: %s", err)
                 continue
             for task in reply.tasks:
+                ended = {a.get("id") for a in task.get("attempts", []) if a.get("outcome") is not None}
                 for lease in [s for s in self.leases.values() if s.task_id == task["id"]]:
-                    replaced = task.get("current_attempt") not in (None, lease.attempt_id)
-                    ended = task["status"] in TERMINAL or replaced
-                    if ended and not (lease.final or lease.dead):
+                    # the mesh ended this attempt (worker lost, cancelled, failed) before its final batch
+                    gone = lease.attempt_id in ended or task.get("current_attempt") != lease.attempt_id
+                    if gone and not (lease.final or lease.dead):
                         self._lease_died(lease, task)
             if reply.tasks and all(t["status"] in TERMINAL for t in reply.tasks) and not self.done.is_set():
                 if self.plan is None:  # no lease got as far as collecting
                     errors = {str((t.get("result") or {}).get("error") or t.get("error") or t["status"])
                               for t in reply.tasks}
                     self.interrupted = "every lease ended before collecting: " + "; ".join(sorted(errors))
-                    self.done.set()
+                    self._set_done()
                     return
                 left = [n for n in self.collected if n not in self.finished]
                 self._unrunnable(left, "no lease of this run is left to run it (see `mesh results`)")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import shutil
 import signal
@@ -20,12 +21,15 @@ from pathlib import Path
 from mesh.client import MeshClient, MeshError
 from transports.address import parse_address
 
+log = logging.getLogger("mesh.test")
+
 START_TIMEOUT_S = 60.0
 
 
 class EmbeddedMesh:
-    def __init__(self, slots: int, data_dir: Path) -> None:
+    def __init__(self, slots: int, data_dir: Path, verbose: bool = False) -> None:
         self.slots = max(1, slots)
+        self.verbose = verbose
         self.data_dir = data_dir
         self.proc: asyncio.subprocess.Process | None = None
         self._temp: Path | None = None
@@ -43,12 +47,12 @@ class EmbeddedMesh:
         with contextlib.suppress(FileNotFoundError):
             info_path.unlink()
         log_path = data_dir / "node.log"
-        with open(log_path, "ab") as log:
+        with open(log_path, "ab") as out:
             self.proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "mesh", "node", "--role", "auto", "--host", "127.0.0.1",
                 "--port", "0", "--data-dir", str(data_dir), "--slots", str(self.slots),
-                "--work-dir", str(data_dir / "work"),
-                stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+                "--work-dir", str(data_dir / "work"), *(["--verbose"] if self.verbose else []),
+                stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True)
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.proc.returncode is not None:
@@ -58,11 +62,14 @@ class EmbeddedMesh:
                 raise MeshError(f"the embedded mesh node exited ({self.proc.returncode}):\n{text}")
             address = _address(info_path)
             if address and await asyncio.to_thread(_has_worker, address, self.slots):
+                log.debug("embedded mesh at %s ready after %.3f s", address,
+                          time.monotonic() - deadline + START_TIMEOUT_S)
                 return address
             await asyncio.sleep(0.02)
         raise MeshError(f"the embedded mesh did not start within {START_TIMEOUT_S:g} s (log: {log_path})")
 
     async def stop(self) -> None:
+        t0 = time.monotonic()
         proc = self.proc
         if proc is not None and proc.returncode is None:
             with contextlib.suppress(ProcessLookupError):
@@ -73,6 +80,7 @@ class EmbeddedMesh:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
                 await proc.wait()
+        log.debug("embedded mesh stopped in %.3f s", time.monotonic() - t0)
         if self._temp is not None:
             shutil.rmtree(self._temp, ignore_errors=True)
 
@@ -95,7 +103,9 @@ def _has_worker(address: str, slots: int) -> bool:
     except MeshError:
         return False
     workers = (status.extra or {}).get("workers", [])
-    return status.leader is not None and any(w.get("status") == "active" for w in workers)
+    # the worker record must be this process's (a persisted one from an earlier run has an old port)
+    return status.leader is not None and any(w.get("status") == "active" and w.get("address") == address
+                                             for w in workers)
 
 
 def listen_host_for(coordinator: str) -> str:

@@ -1,0 +1,167 @@
+"""`mesh test` end to end with real processes: an embedded mesh (or a mesh of separate nodes), the
+sample suite, and plain pytest on the same suite as the reference."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from mesh.client import MeshClient
+from tests.support.processes import MeshProcesses, eventually
+from transports.protocol import TestDurationsReply, TestDurationsRequest
+
+SAMPLE = Path(__file__).resolve().parent / "sample_suite"
+CUDA_TEST = "system/test_process.py::test_needs_cuda_worker"
+
+
+def junit_outcomes(path: Path) -> dict[str, list[str]]:
+    """classname::name -> the outcomes its testcase elements say (pytest's xunit2 encoding)."""
+    out: dict[str, list[str]] = {}
+    for case in ET.parse(path).getroot().iter("testcase"):
+        key = f"{case.get('classname')}::{case.get('name')}"
+        kinds = [child.tag if child.tag != "skipped" else child.get("type", "pytest.skip")
+                 for child in case if child.tag in ("failure", "error", "skipped")]
+        out.setdefault(key, []).extend(kinds or ["passed"])
+    return {k: sorted(v) for k, v in out.items()}
+
+
+def mesh_test(tmp_path: Path, *args: str, env: dict[str, str] | None = None, cwd: Path = SAMPLE,
+              timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, "MESH_HOME": str(tmp_path / "mesh-home"), **(env or {})}
+    return subprocess.run([sys.executable, "-m", "mesh", "test", "--no-progress", *args], cwd=cwd,
+                          env=full_env, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def plain_pytest(tmp_path: Path, *args: str, cwd: Path = SAMPLE) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_same_outcomes_as_pytest_and_the_unrunnable_test_is_named(tmp_path: Path) -> None:
+    serial = plain_pytest(tmp_path, f"--junitxml={tmp_path / 'serial.xml'}")
+    run = mesh_test(tmp_path, "-n", "2", "--junitxml", str(tmp_path / "mesh.xml"))
+    assert run.returncode == serial.returncode == 1, run.stdout + run.stderr
+    want, got = junit_outcomes(tmp_path / "serial.xml"), junit_outcomes(tmp_path / "mesh.xml")
+    cuda = "system.test_process::test_needs_cuda_worker"
+    assert want.pop(cuda) == ["passed"]  # plain pytest ignores the marker
+    assert got.pop(cuda) == ["error"]  # no worker here has a CUDA GPU: said so, not skipped
+    assert got == want
+    assert "no worker in the mesh can run this test" in run.stdout
+    assert "needs hardware cuda" in run.stdout
+    # pytest's own summary line, with the one test no worker can run counted as an error
+    assert "7 failed, 27 passed, 6 skipped, 4 xfailed, 1 xpassed, 4 errors in" in run.stdout.strip().splitlines()[-1]
+    # failures come with their traceback and captured output, as pytest prints them
+    assert "Captured stdout call" in run.stdout and "stderr from the test" in run.stdout
+
+
+def test_loadscope_keeps_module_and_class_fixtures_together(tmp_path: Path) -> None:
+    serial = plain_pytest(tmp_path, "test_fixtures.py", f"--junitxml={tmp_path / 'serial.xml'}")
+    run = mesh_test(tmp_path, "-n", "2", "--dist", "loadscope", "--junitxml", str(tmp_path / "mesh.xml"),
+                    "test_fixtures.py")
+    assert run.returncode == serial.returncode, run.stdout + run.stderr
+    got = junit_outcomes(tmp_path / "mesh.xml")
+    assert got == junit_outcomes(tmp_path / "serial.xml")
+    assert got["test_fixtures::test_module_resource_second"] == ["passed"]
+    assert all(v == ["passed"] for k, v in got.items() if "TestClassScope" in k)
+
+
+def test_a_test_that_kills_its_process_is_an_error_and_the_rest_still_run(tmp_path: Path) -> None:
+    run = mesh_test(tmp_path, "-n", "2", "--junitxml", str(tmp_path / "mesh.xml"),
+                    env={"MESH_SAMPLE_SELF_KILL": "1"})
+    assert run.returncode == 1
+    got = junit_outcomes(tmp_path / "mesh.xml")
+    assert got["system.test_process::test_self_kill"] == ["error"]
+    assert "the pytest process died with SIGKILL while running this test" in run.stdout
+    assert len(got) == 47  # every other test still ran (in a restarted pytest process)
+    assert got["system.test_process::test_child_process_output"] == ["passed"]
+
+
+def test_a_hanging_test_is_killed_at_the_timeout(tmp_path: Path) -> None:
+    started = time.monotonic()
+    run = mesh_test(tmp_path, "-n", "2", "--timeout", "2", "--junitxml", str(tmp_path / "mesh.xml"),
+                    "system", env={"MESH_SAMPLE_HANG": "1"})
+    assert time.monotonic() - started < 45  # not the 60 s the test sleeps
+    got = junit_outcomes(tmp_path / "mesh.xml")
+    assert got["system.test_process::test_hang"] == ["failure"]
+    assert "Timeout: the test ran for more than 2 s" in run.stdout
+    assert got["system.test_process::test_child_process_output"] == ["passed"]
+
+
+@pytest.mark.parametrize(("args", "code"), [
+    (["test_basics.py", "--", "-k", "reverse"], 0),
+    (["test_basics.py", "--", "-k", "no_test_has_this_name"], 5),
+])
+def test_exit_codes_are_pytests(tmp_path: Path, args: list[str], code: int) -> None:
+    plain = plain_pytest(tmp_path, *[a for a in args if a != "--"])
+    run = mesh_test(tmp_path, "-n", "1", *args)
+    assert run.returncode == plain.returncode == code, run.stdout + run.stderr
+
+
+def test_a_collection_error_interrupts_like_pytest(tmp_path: Path) -> None:
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    (suite / "pytest.ini").write_text("[pytest]\n")
+    (suite / "test_ok.py").write_text("def test_ok():\n    assert 1 + 1 == 2\n")
+    (suite / "test_broken.py").write_text("def test_broken(:\n    pass\n")
+    plain = plain_pytest(tmp_path, cwd=suite)
+    run = mesh_test(tmp_path, "-n", "1", cwd=suite)
+    assert run.returncode == plain.returncode == 2
+    assert "ERROR collecting test_broken.py" in run.stdout
+    assert "Interrupted: 1 error" in run.stdout
+
+
+def test_a_lost_worker_s_tests_run_elsewhere_and_results_land_in_duckdb(
+        tmp_path: Path, mesh_procs: MeshProcesses) -> None:
+    suite = tmp_path / "slow"
+    suite.mkdir()
+    (suite / "pytest.ini").write_text("[pytest]\n")
+    (suite / "test_slow.py").write_text(
+        "import os, time\nimport pytest\n\n@pytest.mark.parametrize('i', range(24))\n"
+        "def test_slow(i):\n    open(os.environ['MESH_TEST_MARKS'] + f'/{os.getpid()}', 'w').close()\n"
+        "    time.sleep(0.25)\n")
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    coordinator = mesh_procs.start_node("--role", "coordinator", "--heartbeat-timeout", "1.5",
+                                        "--heartbeat-interval", "0.3")
+    env = {"MESH_TEST_MARKS": str(marks)}
+    workers = [mesh_procs.start_node("--role", "worker", "--join", coordinator.address, "--slots", "1",
+                                     "--heartbeat-interval", "0.3", env=env) for _ in range(2)]
+    with coordinator.client() as client:
+        eventually(lambda: sum(w["status"] == "active" for w in client.status().extra["workers"]) == 2,
+                   20, "two workers")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mesh", "test", "--no-progress", "-c", coordinator.address, "--suite", "slow",
+         "--junitxml", str(tmp_path / "mesh.xml")], cwd=suite, env={**os.environ, **env},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        eventually(lambda: len(list(marks.iterdir())) >= 2, 60, "both workers running tests")
+        workers[0].signal(signal.SIGKILL)
+        out, _ = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    got = junit_outcomes(tmp_path / "mesh.xml")
+    assert len(got) == 24, out
+    errors = [k for k, v in got.items() if v != ["passed"]]
+    assert len(errors) <= 1 and all(got[k] == ["error"] for k in errors), out
+    if errors:  # the test that was running when the worker died, named with the worker
+        assert f"worker {workers[0].node_id} died while running this test" in out
+    assert proc.returncode == (1 if errors else 0)
+    with coordinator.client() as client:  # per-test rows reached the result store
+        reply = client.request(TestDurationsRequest("slow"))
+        eventually(lambda: len(client.request(TestDurationsRequest("slow")).durations) >= 23, 20,
+                   "per-test rows in DuckDB")
+    assert isinstance(reply, TestDurationsReply)
+    assert all(0.2 < d < 5 for d in client_durations(coordinator.address).values())
+
+
+def client_durations(address: str) -> dict[str, float]:
+    with MeshClient(address) as client:
+        return dict(client.request(TestDurationsRequest("slow")).durations)
