@@ -48,8 +48,8 @@ class PytestProcess:
         env["PYTHONPATH"] = str(PLUGIN_DIR) + (os.pathsep + old if old else "")
         # no terminal reporter: nobody reads its output, and its end-of-session summaries (e.g.
         # hypothesis's) cost more than the short tests they follow
-        argv = [self.python, "-m", "pytest", "-p", "mesh_session", "-p", "no:cacheprovider", "-p", "no:terminal",
-                *self.args]
+        argv = [self.python, "-m", "pytest", "-p", "mesh_session", "-p", "no:cacheprovider",
+                "-p", "no:terminal", *self.args]
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         try:
             with open(self.log_path, "ab") as log:

@@ -144,7 +144,8 @@ class Lease:
         bundle = await self.cache.ensure(self.request.config["bundle"], self._fetch)
         log.debug("lease %s: bundle ready after %.3f s", self.attempt_id, time.monotonic() - t0)
         ids, requirements, errors = await self._start_pytest(bundle)
-        log.debug("lease %s: %d tests collected after %.3f s", self.attempt_id, len(ids), time.monotonic() - t0)
+        log.debug("lease %s: %d tests collected after %.3f s", self.attempt_id, len(ids),
+                  time.monotonic() - t0)
         await self._hello(ids, requirements, errors)
         log.debug("lease %s: hello answered after %.3f s", self.attempt_id, time.monotonic() - t0)
         while not (self.done and not self.queue and not self.fed and self.idle):
@@ -160,7 +161,8 @@ class Lease:
         await self._stop_pytest()
         log.debug("lease %s: pytest exited %.3f s after stop", self.attempt_id, time.monotonic() - t1)
         await self._finish()
-        log.debug("lease %s: final batch acknowledged %.3f s after stop", self.attempt_id, time.monotonic() - t1)
+        log.debug("lease %s: final batch acknowledged %.3f s after stop", self.attempt_id,
+                  time.monotonic() - t1)
         return self.rows()
 
     async def _get(self, timeout_s: float) -> Any:

@@ -56,7 +56,8 @@ def test_same_outcomes_as_pytest_and_the_unrunnable_test_is_named(tmp_path: Path
     assert "no worker in the mesh can run this test" in run.stdout
     assert "needs hardware cuda" in run.stdout
     # pytest's own summary line, with the one test no worker can run counted as an error
-    assert "7 failed, 27 passed, 6 skipped, 4 xfailed, 1 xpassed, 4 errors in" in run.stdout.strip().splitlines()[-1]
+    last_line = run.stdout.strip().splitlines()[-1]
+    assert "7 failed, 27 passed, 6 skipped, 4 xfailed, 1 xpassed, 4 errors in" in last_line
     # failures come with their traceback and captured output, as pytest prints them
     assert "Captured stdout call" in run.stdout and "stderr from the test" in run.stdout
 
