@@ -25,7 +25,7 @@ PROTOCOL_VERSION = 1
 
 
 class MsgType(IntEnum):
-    """Wire tags. Ranges: 1-19 node and API basics, 20-39 Raft, 40-59 tasks and workers, 60-69 `mesh test`."""
+    """Wire tags. Ranges: 1-19 node and API basics, 20-39 Raft, 40-69 tasks and workers, 70-79 `mesh test`."""
 
     ERROR_REPLY = 1
     PING_REQUEST = 2
@@ -56,13 +56,13 @@ class MsgType(IntEnum):
     TASK_FINISHED = 55
     TASK_FINISHED_ACK = 56
     CANCEL_ATTEMPT = 57
-    TEST_BUNDLE_REQUEST = 60
-    TEST_BUNDLE_CHUNK = 61
-    TEST_HELLO = 62
-    TEST_WORK = 63
-    TEST_REPORTS = 64
-    TEST_DURATIONS_REQUEST = 67
-    TEST_DURATIONS_REPLY = 68
+    TEST_BUNDLE_REQUEST = 70
+    TEST_BUNDLE_CHUNK = 71
+    TEST_HELLO = 72
+    TEST_WORK = 73
+    TEST_REPORTS = 74
+    TEST_DURATIONS_REQUEST = 77
+    TEST_DURATIONS_REPLY = 78
 
 
 # --- basics -------------------------------------------------------------------------------------
