@@ -384,8 +384,11 @@ class Dispatcher:
         order = topological_order(specs)
         dicts = []
         for i in order:
-            d = specs[i].to_dict()
-            d["dependencies"] = list(deps[i])
+            d = specs[i].to_dict()  # the normalised form replicas store without validating again
+            if deps[i]:
+                d["dependencies"] = list(deps[i])
+            else:
+                d.pop("dependencies", None)
             dicts.append(d)
         command = encode_command(Command.SUBMIT_TASKS, dicts, [ids[i] for i in order], time.time())
         try:

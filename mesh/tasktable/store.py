@@ -24,6 +24,7 @@ from mesh.tasktable.records import (
     Worker,
     WorkerStatus,
 )
+from mesh.tasktable.specs import NO_REQUIREMENTS
 
 SNAPSHOT_VERSION = 1
 
@@ -144,7 +145,10 @@ class TaskStore:
         """The parsed requirements of a task (cached; derived from its stored spec)."""
         cached = self._requirements.get(task_id)
         if cached is None:
-            raw = self._tasks[task_id].spec.get("requirements", {})
+            raw = self._tasks[task_id].spec.get("requirements")
+            if not raw:
+                cached = self._requirements[task_id] = NO_REQUIREMENTS
+                return cached
             # The spec was validated at submit, so this parses; a fallback would only hide a bug.
             parsed = parse_requirements(Issues(), "$.requirements", raw)
             if parsed is None:
