@@ -23,7 +23,7 @@ from mesh.raft import ClientRequest, ProposalDropped, encode_request
 from mesh.replica import NotLeaderError
 from mesh.scheduler import schedule
 from mesh.state import Command, Outcome, decode_result, encode_command
-from mesh.tasks import TaskValidationError, parse_tasks, resolve_dependencies, topological_order
+from mesh.tasks import TaskSpec, TaskValidationError, parse_tasks, resolve_dependencies, topological_order
 from mesh.tasktable import TERMINAL
 from transports.errors import ErrorCode
 from transports.protocol import (
@@ -64,7 +64,11 @@ class Dispatcher:
         self._last_seen: dict[str, float] = {}
         self._run_sent: dict[str, float] = {}  # attempt id -> when RunTask last went out
         self._was_leader = False
-        self._assigning = False
+        # Assignments proposed but not applied yet: the slots they take and the tasks they place,
+        # so the next plan can be made (and ride in the same fsync) before they commit.
+        self._held: dict[str, int] = {}
+        self._placing: set[str] = set()
+        self._open_submits = 0  # submissions in flight with tasks not placed at submit time
         self._starts: list[str] = []
         self._finishes: dict[str, tuple[TaskFinished, Origin]] = {}
         self._finishing: set[str] = set()
@@ -174,7 +178,7 @@ class Dispatcher:
             return
         self._flush_reports()
         # Schedule when the table changed, and every 100 ms for retry delays that came due.
-        if not self._assigning and (self._needs_schedule or now - self._last_schedule > 0.1):
+        if self._needs_schedule or now - self._last_schedule > 0.1:
             self._needs_schedule = False
             self._last_schedule = now
             self._schedule()
@@ -199,22 +203,37 @@ class Dispatcher:
         return fut
 
     def _schedule(self) -> None:
-        plan = schedule(self.table, time.time())
+        now = time.time()
+        self._propose_assign(schedule(self.table, now, held=self._held, placing=self._placing), now)
+
+    def _propose_assign(self, plan: list[tuple[str, str]], now: float) -> None:
+        """Propose one ASSIGN for `plan`; its slots stay held until it is applied. RunTask goes
+        out only for what the table accepted, after the commit."""
         if not plan:
             return
         assignments = [[task_id, worker_id, f"a-{uuid.uuid4().hex[:12]}"] for task_id, worker_id in plan]
-        fut = self._propose(encode_command(Command.ASSIGN, assignments, time.time()))
+        fut = self._propose(encode_command(Command.ASSIGN, assignments, now))
         if fut is None:
             return
-        self._assigning = True
-        fut.add_done_callback(self._assigned)
+        for task_id, worker_id in plan:
+            self._placing.add(task_id)
+            self._held[worker_id] = self._held.get(worker_id, 0) + 1
+        fut.add_done_callback(partial(self._assigned, plan))
 
-    def _assigned(self, fut: asyncio.Future[bytes]) -> None:
-        self._assigning = False
-        if fut.exception() is not None:
-            return
-        _, accepted = decode_result(fut.result())
-        for attempt_id in accepted or []:
+    def _assigned(self, plan: list[tuple[str, str]], fut: asyncio.Future[bytes]) -> None:
+        for task_id, worker_id in plan:
+            self._placing.discard(task_id)
+            left = self._held.get(worker_id, 0) - 1
+            if left > 0:
+                self._held[worker_id] = left
+            else:
+                self._held.pop(worker_id, None)
+        accepted = [] if fut.exception() is not None else decode_result(fut.result())[1] or []
+        if len(accepted) < len(plan):
+            self._needs_schedule = True  # what was refused is still queued: plan it again
+            if self._was_leader:
+                self._request_tick()
+        for attempt_id in accepted:
             self._send_run(attempt_id)
 
     def _send_run(self, attempt_id: str) -> None:
@@ -347,9 +366,10 @@ class Dispatcher:
 
     def _on_started(self, origin: Origin, corr_id: int, msg: TaskStarted) -> None:
         if self._is_leader():
+            # No tick of its own: START rides with the next FINISH batch (a short task's start
+            # and end share one fsync) or goes out with the periodic tick, within 5 ms.
             self._last_seen[msg.worker_id] = time.monotonic()
             self._starts.extend(msg.attempt_ids)
-            self._request_tick()
 
     def _on_finished(self, origin: Origin, corr_id: int, msg: TaskFinished) -> None:
         if self._not_leader(origin, corr_id):
@@ -390,13 +410,35 @@ class Dispatcher:
             else:
                 d.pop("dependencies", None)
             dicts.append(d)
-        command = encode_command(Command.SUBMIT_TASKS, dicts, [ids[i] for i in order], time.time())
+        now = time.time()
+        command = encode_command(Command.SUBMIT_TASKS, dicts, [ids[i] for i in order], now)
         try:
             _, fut = self.replica.propose(encode_request(ClientRequest(msg.client_id, msg.seq, command)))
         except (NotLeaderError, ProposalDropped) as err:
             self.coord.reply_error(origin, corr_id, err)
             return
+        self._assign_on_submit([(ids[i], specs[i], deps[i]) for i in order], now, fut)
         fut.add_done_callback(partial(self._submitted, origin, corr_id, order))
+
+    def _assign_on_submit(self, tasks: list[tuple[str, TaskSpec, tuple[str, ...]]], now: float,
+                          submitted: asyncio.Future[bytes]) -> None:
+        """Place the new tasks now, in an ASSIGN proposed right behind their SUBMIT: both share
+        one fsync, and RunTask leaves when both are committed. It is only a plan: the table
+        refuses whatever the SUBMIT did not store as queued. While an earlier submission's tasks
+        wait to be applied unplaced, this waits too, so that they are placed first (FIFO)."""
+        if self._open_submits:
+            return
+        incoming = [(task_id, spec.priority, spec.requirements) for task_id, spec, deps in tasks
+                    if all((self.table.task_status(d) or "") == "completed" for d in deps)]
+        plan = schedule(self.table, now, held=self._held, placing=self._placing, incoming=incoming)
+        self._propose_assign(plan, now)
+        placed = {task_id for task_id, _ in plan}
+        if len(placed.intersection(t for t, _, _ in incoming)) < len(tasks):
+            self._open_submits += 1
+            submitted.add_done_callback(self._submit_applied)
+
+    def _submit_applied(self, fut: asyncio.Future[bytes]) -> None:
+        self._open_submits -= 1
 
     def _submitted(self, origin: Origin, corr_id: int, order: list[int], fut: asyncio.Future[bytes]) -> None:
         err = fut.exception()

@@ -132,6 +132,11 @@ class TaskStore:
         the queue. Valid until the table next changes (the scheduler reads, then proposes)."""
         return self._ready.due(now)
 
+    def task_status(self, task_id: str) -> str | None:
+        """A task's status, without building its view; None for an unknown task."""
+        task = self._tasks.get(task_id)
+        return None if task is None else task.status.value
+
     def priority(self, task_id: str) -> int:
         """A task's priority (lower runs first)."""
         return self._tasks[task_id].priority
