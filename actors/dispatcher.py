@@ -34,12 +34,15 @@ from transports.protocol import (
     RegisterWorkerReply,
     RegisterWorkerRequest,
     RunTask,
+    RunTasks,
     SubmitTasksReply,
     SubmitTasksRequest,
     TaskFinished,
     TaskFinishedAck,
     TaskQueryReply,
     TaskQueryRequest,
+    TasksFinished,
+    TasksFinishedAck,
     TaskStarted,
     WorkerHeartbeat,
 )
@@ -93,7 +96,7 @@ class Dispatcher:
             (SubmitTasksRequest, self._on_submit), (TaskQueryRequest, self._on_query),
             (CancelTaskRequest, self._on_cancel), (RegisterWorkerRequest, self._on_register),
             (WorkerHeartbeat, self._on_heartbeat), (TaskStarted, self._on_started),
-            (TaskFinished, self._on_finished),
+            (TaskFinished, self._on_finished), (TasksFinished, self._on_finished_batch),
         ):
             node.register(msg_cls, handler)
         node.add_status_section(self._status)
@@ -233,22 +236,30 @@ class Dispatcher:
             self._needs_schedule = True  # what was refused is still queued: plan it again
             if self._was_leader:
                 self._request_tick()
-        for attempt_id in accepted:
-            self._send_run(attempt_id)
+        self._send_runs(accepted)
 
     def _send_run(self, attempt_id: str) -> None:
-        attempt = self.table.attempt(attempt_id)
-        if attempt is None:
-            return
-        spec = self.table.spec(attempt["task_id"])
-        worker = self.table.worker(attempt["worker_id"])
-        if spec is None or worker is None:
-            return
-        self._run_sent[attempt_id] = time.monotonic()
+        self._send_runs([attempt_id])
+
+    def _send_runs(self, attempt_ids: list[str]) -> None:
+        """RunTask for each attempt; the ones for one worker go in one `RunTasks` frame."""
+        by_address: dict[str, list[RunTask]] = {}
+        sent_at = time.monotonic()
+        table = self.table
+        for attempt_id in attempt_ids:
+            attempt = table.attempt_record(attempt_id)
+            if attempt is None:
+                continue
+            spec, address = table.spec(attempt.task_id), table.worker_address(attempt.worker_id)
+            if spec is None or address is None:
+                continue
+            self._run_sent[attempt_id] = sent_at
+            by_address.setdefault(address, []).append(RunTask(
+                attempt_id, attempt.task_id, spec["type"], spec.get("config") or {},
+                spec.get("timeout_seconds")))
         assert self.node.transport is not None
-        run = RunTask(attempt_id, attempt["task_id"], spec["type"], spec.get("config") or {},
-                      spec.get("timeout_seconds"))
-        self.node.transport.send(worker["address"], run)
+        for address, runs in by_address.items():
+            self.node.transport.send(address, runs[0] if len(runs) == 1 else RunTasks(tuple(runs)))
 
     def _flush_reports(self) -> None:
         if self._starts:
@@ -269,13 +280,16 @@ class Dispatcher:
         if fut.exception() is not None:
             return  # not committed: the workers resend, the next leader records them
         assert self.node.transport is not None
+        by_address: dict[str, list[str]] = {}
         for attempt_id, (msg, origin) in batch.items():
-            worker = self.table.worker(msg.worker_id)
-            target = worker["address"] if worker else None
+            target = self.table.worker_address(msg.worker_id)
             if target:
-                self.node.transport.send(target, TaskFinishedAck(attempt_id))
+                by_address.setdefault(target, []).append(attempt_id)
             else:
                 self.node.transport.reply(origin, TaskFinishedAck(attempt_id))
+        for target, acked in by_address.items():
+            ack = TaskFinishedAck(acked[0]) if len(acked) == 1 else TasksFinishedAck(tuple(acked))
+            self.node.transport.send(target, ack)
 
     def _resend_unconfirmed(self) -> None:
         """A RunTask can be lost (a fresh connection, a worker restarting): send again what no
@@ -375,14 +389,26 @@ class Dispatcher:
         if self._not_leader(origin, corr_id):
             return
         self._last_seen[msg.worker_id] = time.monotonic()
-        attempt = self.table.attempt(msg.attempt_id)
-        if attempt is not None and attempt.get("outcome") is not None:
+        self._take_finished(origin, corr_id, msg)
+        self._request_tick()
+
+    def _on_finished_batch(self, origin: Origin, corr_id: int, msg: TasksFinished) -> None:
+        if self._not_leader(origin, corr_id):
+            return
+        self._last_seen[msg.worker_id] = time.monotonic()
+        for finished in msg.results:
+            self._take_finished(origin, corr_id, finished)
+        self._request_tick()
+
+    def _take_finished(self, origin: Origin, corr_id: int, msg: TaskFinished) -> None:
+        """Queue a result for the next FINISH batch; one already recorded is acknowledged again."""
+        attempt = self.table.attempt_record(msg.attempt_id)
+        if attempt is not None and attempt.outcome is not None:
             assert self.node.transport is not None  # already recorded: just acknowledge again
             self.node.transport.reply(origin, TaskFinishedAck(msg.attempt_id), corr_id)
             return
         if msg.attempt_id not in self._finishing:
             self._finishes[msg.attempt_id] = (msg, origin)
-            self._request_tick()
 
     # --- client API ----------------------------------------------------------------------------
 

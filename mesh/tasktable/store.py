@@ -116,6 +116,15 @@ class TaskStore:
         worker = self._workers.get(worker_id)
         return [] if worker is None else list(worker.running)
 
+    def worker_address(self, worker_id: str) -> str | None:
+        """Where a worker listens, without building its view."""
+        worker = self._workers.get(worker_id)
+        return None if worker is None else worker.address
+
+    def attempt_record(self, attempt_id: str) -> Attempt | None:
+        """An attempt's record itself, for hot paths that would not build its view. Read-only."""
+        return self._attempts.get(attempt_id)
+
     def attempt(self, attempt_id: str) -> dict[str, Any] | None:
         attempt = self._attempts.get(attempt_id)
         if attempt is None:
