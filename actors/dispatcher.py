@@ -6,6 +6,9 @@ schedules ready tasks onto workers (assignments committed in batches before any 
 sent), batches worker reports into few log entries (acknowledging a result only once it is
 committed), and declares silent workers lost. Worker heartbeats are soft state on the leader,
 never logged; a new leader gives every known worker a full timeout to reattach.
+
+Client requests are handled in `dispatch_clients`, worker messages in `dispatch_workers`: mixins
+of `Dispatcher`, which holds the state and the leader's loop.
 """
 
 from __future__ import annotations
@@ -18,28 +21,21 @@ import uuid
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from actors.dispatch_clients import ClientApi
+from actors.dispatch_workers import WorkerApi
 from actors.results_writer import FLUSH_ROWS, FLUSH_S, ResultsWriter
-from mesh.raft import ClientRequest, ProposalDropped, encode_request
+from mesh.raft import ProposalDropped
 from mesh.replica import NotLeaderError
 from mesh.scheduler import schedule
-from mesh.state import Command, Outcome, decode_result, encode_command
-from mesh.tasks import TaskSpec, TaskValidationError, parse_tasks, resolve_dependencies, topological_order
-from mesh.tasktable import TERMINAL
-from transports.errors import ErrorCode
+from mesh.state import Command, decode_result, encode_command
 from transports.protocol import (
-    AckReply,
-    CancelAttempt,
     CancelTaskRequest,
-    ErrorReply,
-    RegisterWorkerReply,
     RegisterWorkerRequest,
     RunTask,
     RunTasks,
-    SubmitTasksReply,
     SubmitTasksRequest,
     TaskFinished,
     TaskFinishedAck,
-    TaskQueryReply,
     TaskQueryRequest,
     TasksFinished,
     TasksFinishedAck,
@@ -58,7 +54,7 @@ LIVENESS_EVERY_S = 0.5
 RESEND_RUN_AFTER_S = 1.0  # an assignment the worker has not confirmed is sent again (idempotent)
 
 
-class Dispatcher:
+class Dispatcher(WorkerApi, ClientApi):
     def __init__(self, coordinator: CoordinatorRole) -> None:
         self.coord = coordinator
         self.node = coordinator.node
@@ -316,219 +312,3 @@ class Dispatcher:
                 log.warning("worker %s silent for %.1f s: declaring it lost", worker["id"], now - seen)
                 self._last_seen.pop(worker["id"], None)
                 self._propose(encode_command(Command.WORKER_LOST, worker["id"], time.time()))
-
-    # --- worker protocol -----------------------------------------------------------------------
-
-    def _not_leader(self, origin: Origin, corr_id: int) -> bool:
-        if self._is_leader():
-            return False
-        assert self.node.transport is not None
-        self.node.transport.reply(origin, ErrorReply(ErrorCode.NOT_LEADER, "not the leader",
-                                                     self.replica.leader_address if self.replica else None),
-                                  corr_id)
-        return True
-
-    def _on_register(self, origin: Origin, corr_id: int, msg: RegisterWorkerRequest) -> None:
-        if self._not_leader(origin, corr_id):
-            return
-        self._last_seen[msg.worker_id] = time.monotonic()
-        assert self.node.transport is not None
-        self.node.transport.connect(msg.address)  # so the first RunTask finds the link up
-        worker = self.table.worker(msg.worker_id)
-        vanished = set(self.table.running_on(msg.worker_id)) - set(msg.running)
-        started = [a for a in vanished if (self.table.attempt(a) or {}).get("started_at") is not None]
-        if worker is not None and worker["status"] == "active" and started and not msg.running:
-            # It came back running nothing although it had started attempts: it restarted and
-            # they died with it. (Attempts only assigned are sent again by the resend timer.)
-            log.warning("worker %s restarted without %d started attempts: requeueing them",
-                        msg.worker_id, len(started))
-            self._propose(encode_command(Command.WORKER_LOST, msg.worker_id, time.time()))
-        command = encode_command(Command.REGISTER_WORKER, msg.worker_id, msg.address, msg.capabilities,
-                                 msg.slots, time.time())
-        fut = self._propose(command)
-        if fut is None:
-            log.debug("registration of %s not proposed (no longer leader)", msg.worker_id)
-            return
-        fut.add_done_callback(partial(self._registered, origin, corr_id, msg))
-
-    def _registered(self, origin: Origin, corr_id: int, msg: RegisterWorkerRequest,
-                    fut: asyncio.Future[bytes]) -> None:
-        if fut.exception() is not None:
-            log.debug("registration of %s failed: %s", msg.worker_id, fut.exception())
-            return  # the worker asks again
-        log.debug("registered %s", msg.worker_id)
-        open_here = set(self.table.running_on(msg.worker_id))
-        cancel = tuple(a for a in msg.running if a not in open_here)
-        assigned = [a for a in msg.running if a in open_here
-                    and (self.table.attempt(a) or {}).get("started_at") is None]
-        if assigned:
-            self._starts.extend(assigned)
-        assert self.node.transport is not None
-        self.node.transport.reply(origin, RegisterWorkerReply(True, self.node.config.heartbeat_interval_s,
-                                                              cancel), corr_id)
-
-    def _on_heartbeat(self, origin: Origin, corr_id: int, msg: WorkerHeartbeat) -> None:
-        if self._not_leader(origin, corr_id):
-            return
-        worker = self.table.worker(msg.worker_id)
-        assert self.node.transport is not None
-        if worker is None or worker["status"] == "lost":
-            self.node.transport.reply(origin, ErrorReply(ErrorCode.NOT_FOUND, "register again"), corr_id)
-            return
-        self._last_seen[msg.worker_id] = time.monotonic()
-        self.node.transport.reply(origin, AckReply(), corr_id)
-
-    def _on_started(self, origin: Origin, corr_id: int, msg: TaskStarted) -> None:
-        if self._is_leader():
-            # No tick of its own: START rides with the next FINISH batch (a short task's start
-            # and end share one fsync) or goes out with the periodic tick, within 5 ms.
-            self._last_seen[msg.worker_id] = time.monotonic()
-            self._starts.extend(msg.attempt_ids)
-
-    def _on_finished(self, origin: Origin, corr_id: int, msg: TaskFinished) -> None:
-        if self._not_leader(origin, corr_id):
-            return
-        self._last_seen[msg.worker_id] = time.monotonic()
-        self._take_finished(origin, corr_id, msg)
-        self._request_tick()
-
-    def _on_finished_batch(self, origin: Origin, corr_id: int, msg: TasksFinished) -> None:
-        if self._not_leader(origin, corr_id):
-            return
-        self._last_seen[msg.worker_id] = time.monotonic()
-        for finished in msg.results:
-            self._take_finished(origin, corr_id, finished)
-        self._request_tick()
-
-    def _take_finished(self, origin: Origin, corr_id: int, msg: TaskFinished) -> None:
-        """Queue a result for the next FINISH batch; one already recorded is acknowledged again."""
-        attempt = self.table.attempt_record(msg.attempt_id)
-        if attempt is not None and attempt.outcome is not None:
-            assert self.node.transport is not None  # already recorded: just acknowledge again
-            self.node.transport.reply(origin, TaskFinishedAck(msg.attempt_id), corr_id)
-            return
-        if msg.attempt_id not in self._finishing:
-            self._finishes[msg.attempt_id] = (msg, origin)
-
-    # --- client API ----------------------------------------------------------------------------
-
-    def _on_submit(self, origin: Origin, corr_id: int, msg: SubmitTasksRequest) -> None:
-        if self._not_leader(origin, corr_id):
-            return
-        assert self.node.transport is not None
-        table = self.table
-
-        def known(ref: str) -> str | None:
-            return ref if table.spec(ref) is not None else table.by_name(ref)
-        try:
-            specs = parse_tasks(list(msg.tasks), priority_override=msg.priority, known=known)
-        except TaskValidationError as err:
-            self.node.transport.reply(origin, ErrorReply(ErrorCode.REJECTED, str(err)), corr_id)
-            return
-        ids = [f"t-{uuid.uuid4().hex[:12]}" for _ in specs]
-        deps = resolve_dependencies(specs, ids, known)
-        order = topological_order(specs)
-        dicts = []
-        for i in order:
-            d = specs[i].to_dict()  # the normalised form replicas store without validating again
-            if deps[i]:
-                d["dependencies"] = list(deps[i])
-            else:
-                d.pop("dependencies", None)
-            dicts.append(d)
-        now = time.time()
-        command = encode_command(Command.SUBMIT_TASKS, dicts, [ids[i] for i in order], now)
-        try:
-            _, fut = self.replica.propose(encode_request(ClientRequest(msg.client_id, msg.seq, command)))
-        except (NotLeaderError, ProposalDropped) as err:
-            self.coord.reply_error(origin, corr_id, err)
-            return
-        self._assign_on_submit([(ids[i], specs[i], deps[i]) for i in order], now, fut)
-        fut.add_done_callback(partial(self._submitted, origin, corr_id, order))
-
-    def _assign_on_submit(self, tasks: list[tuple[str, TaskSpec, tuple[str, ...]]], now: float,
-                          submitted: asyncio.Future[bytes]) -> None:
-        """Place the new tasks now, in an ASSIGN proposed right behind their SUBMIT: both share
-        one fsync, and RunTask leaves when both are committed. It is only a plan: the table
-        refuses whatever the SUBMIT did not store as queued. While an earlier submission's tasks
-        wait to be applied unplaced, this waits too, so that they are placed first (FIFO)."""
-        if self._open_submits:
-            return
-        incoming = [(task_id, spec.priority, spec.requirements) for task_id, spec, deps in tasks
-                    if all((self.table.task_status(d) or "") == "completed" for d in deps)]
-        plan = schedule(self.table, now, held=self._held, placing=self._placing, incoming=incoming)
-        self._propose_assign(plan, now)
-        placed = {task_id for task_id, _ in plan}
-        if len(placed.intersection(t for t, _, _ in incoming)) < len(tasks):
-            self._open_submits += 1
-            submitted.add_done_callback(self._submit_applied)
-
-    def _submit_applied(self, fut: asyncio.Future[bytes]) -> None:
-        self._open_submits -= 1
-
-    def _submitted(self, origin: Origin, corr_id: int, order: list[int], fut: asyncio.Future[bytes]) -> None:
-        err = fut.exception()
-        if err is not None:
-            self.coord.reply_error(origin, corr_id, err)
-            return
-        outcome, accepted = decode_result(fut.result())
-        assert self.node.transport is not None
-        if outcome is not Outcome.OK:
-            self.node.transport.reply(origin, ErrorReply(ErrorCode.REJECTED, str(accepted)), corr_id)
-            return
-        if len(accepted) != len(order):  # the leader validated the batch: only a bug lands here
-            self.node.transport.reply(origin, ErrorReply(
-                ErrorCode.INTERNAL, f"stored {len(accepted)} of {len(order)} tasks"), corr_id)
-            return
-        # Ids come back in log (dependency) order; answer in the order submitted. A retried
-        # request gets the session's cached answer: the ids of the first try, same order.
-        ids = [""] * len(order)
-        for position, index in enumerate(order):
-            ids[index] = accepted[position]
-        self.node.transport.reply(origin, SubmitTasksReply(tuple(ids)), corr_id)
-
-    def _on_query(self, origin: Origin, corr_id: int, msg: TaskQueryRequest) -> None:
-        self.coord.spawn(self._query(origin, corr_id, msg))
-
-    async def _query(self, origin: Origin, corr_id: int, msg: TaskQueryRequest) -> None:
-        deadline = time.monotonic() + max(msg.wait_s, 0.0)
-        while True:
-            tasks = ([t for t in (self.table.task(i) for i in msg.task_ids) if t is not None]
-                     if msg.task_ids else self.table.tasks(msg.status, limit=max(msg.limit, 0)))
-            if msg.status is not None:
-                tasks = [t for t in tasks if t["status"] == msg.status]
-            done = all(t["status"] in TERMINAL for t in tasks) and len(tasks) == len(msg.task_ids)
-            remaining = deadline - time.monotonic()
-            if done or remaining <= 0 or not msg.task_ids:
-                break
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.changed.wait(), min(remaining, 1.0))
-        assert self.node.transport is not None
-        self.node.transport.reply(origin, TaskQueryReply(tuple(tasks[: msg.limit]), self.table.counts()),
-                                  corr_id)
-
-    def _on_cancel(self, origin: Origin, corr_id: int, msg: CancelTaskRequest) -> None:
-        if self._not_leader(origin, corr_id):
-            return
-        command = encode_command(Command.CANCEL_TASK, msg.task_id, time.time())
-        try:
-            _, fut = self.replica.propose(encode_request(ClientRequest(msg.client_id, msg.seq, command)))
-        except (NotLeaderError, ProposalDropped) as err:
-            self.coord.reply_error(origin, corr_id, err)
-            return
-        fut.add_done_callback(partial(self._cancelled, origin, corr_id))
-
-    def _cancelled(self, origin: Origin, corr_id: int, fut: asyncio.Future[bytes]) -> None:
-        err = fut.exception()
-        if err is not None:
-            self.coord.reply_error(origin, corr_id, err)
-            return
-        outcome, payload = decode_result(fut.result())
-        assert self.node.transport is not None
-        if outcome is not Outcome.OK:
-            self.node.transport.reply(origin, ErrorReply(ErrorCode.NOT_FOUND, str(payload)), corr_id)
-            return
-        worker = self.table.worker(payload.get("worker_id") or "") if payload.get("attempt_id") else None
-        if worker is not None:
-            self.node.transport.send(worker["address"], CancelAttempt(payload["attempt_id"]))
-        self.node.transport.reply(origin, AckReply(f"cancelled {payload['task_id']}"), corr_id)
