@@ -6,6 +6,9 @@ schedules ready tasks onto workers (assignments committed in batches before any 
 sent), batches worker reports into few log entries (acknowledging a result only once it is
 committed), and declares silent workers lost. Worker heartbeats are soft state on the leader,
 never logged; a new leader gives every known worker a full timeout to reattach.
+
+Client requests are handled in `dispatch_clients`, worker messages in `dispatch_workers`: mixins
+of `Dispatcher`, which holds the state and the leader's loop.
 """
 
 from __future__ import annotations
@@ -19,28 +22,24 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from actors import test_history
+from actors.dispatch_clients import ClientApi
+from actors.dispatch_workers import WorkerApi
 from actors.results_writer import FLUSH_ROWS, FLUSH_S, ResultsWriter
-from mesh.raft import ClientRequest, ProposalDropped, encode_request
+from mesh.raft import ProposalDropped
 from mesh.replica import NotLeaderError
 from mesh.scheduler import schedule
-from mesh.state import Command, Outcome, decode_result, encode_command
-from mesh.tasks import TaskValidationError, parse_tasks, resolve_dependencies, topological_order
-from mesh.tasktable import TERMINAL
-from transports.errors import ErrorCode
+from mesh.state import Command, decode_result, encode_command
 from transports.protocol import (
-    AckReply,
-    CancelAttempt,
     CancelTaskRequest,
-    ErrorReply,
-    RegisterWorkerReply,
     RegisterWorkerRequest,
     RunTask,
-    SubmitTasksReply,
+    RunTasks,
     SubmitTasksRequest,
     TaskFinished,
     TaskFinishedAck,
-    TaskQueryReply,
     TaskQueryRequest,
+    TasksFinished,
+    TasksFinishedAck,
     TaskStarted,
     WorkerHeartbeat,
 )
@@ -56,7 +55,7 @@ LIVENESS_EVERY_S = 0.5
 RESEND_RUN_AFTER_S = 1.0  # an assignment the worker has not confirmed is sent again (idempotent)
 
 
-class Dispatcher:
+class Dispatcher(WorkerApi, ClientApi):
     def __init__(self, coordinator: CoordinatorRole) -> None:
         self.coord = coordinator
         self.node = coordinator.node
@@ -65,7 +64,11 @@ class Dispatcher:
         self._last_seen: dict[str, float] = {}
         self._run_sent: dict[str, float] = {}  # attempt id -> when RunTask last went out
         self._was_leader = False
-        self._assigning = False
+        # Assignments proposed but not applied yet: the slots they take and the tasks they place,
+        # so the next plan can be made (and ride in the same fsync) before they commit.
+        self._held: dict[str, int] = {}
+        self._placing: set[str] = set()
+        self._open_submits = 0  # submissions in flight with tasks not placed at submit time
         self._starts: list[str] = []
         self._finishes: dict[str, tuple[TaskFinished, Origin]] = {}
         self._finishing: set[str] = set()
@@ -90,7 +93,7 @@ class Dispatcher:
             (SubmitTasksRequest, self._on_submit), (TaskQueryRequest, self._on_query),
             (CancelTaskRequest, self._on_cancel), (RegisterWorkerRequest, self._on_register),
             (WorkerHeartbeat, self._on_heartbeat), (TaskStarted, self._on_started),
-            (TaskFinished, self._on_finished),
+            (TaskFinished, self._on_finished), (TasksFinished, self._on_finished_batch),
         ):
             node.register(msg_cls, handler)
         node.add_status_section(self._status)
@@ -178,7 +181,7 @@ class Dispatcher:
             return
         self._flush_reports()
         # Schedule when the table changed, and every 100 ms for retry delays that came due.
-        if not self._assigning and (self._needs_schedule or now - self._last_schedule > 0.1):
+        if self._needs_schedule or now - self._last_schedule > 0.1:
             self._needs_schedule = False
             self._last_schedule = now
             self._schedule()
@@ -203,37 +206,60 @@ class Dispatcher:
         return fut
 
     def _schedule(self) -> None:
-        plan = schedule(self.table, time.time())
+        now = time.time()
+        self._propose_assign(schedule(self.table, now, held=self._held, placing=self._placing), now)
+
+    def _propose_assign(self, plan: list[tuple[str, str]], now: float) -> None:
+        """Propose one ASSIGN for `plan`; its slots stay held until it is applied. RunTask goes
+        out only for what the table accepted, after the commit."""
         if not plan:
             return
         assignments = [[task_id, worker_id, f"a-{uuid.uuid4().hex[:12]}"] for task_id, worker_id in plan]
-        fut = self._propose(encode_command(Command.ASSIGN, assignments, time.time()))
+        fut = self._propose(encode_command(Command.ASSIGN, assignments, now))
         if fut is None:
             return
-        self._assigning = True
-        fut.add_done_callback(self._assigned)
+        for task_id, worker_id in plan:
+            self._placing.add(task_id)
+            self._held[worker_id] = self._held.get(worker_id, 0) + 1
+        fut.add_done_callback(partial(self._assigned, plan))
 
-    def _assigned(self, fut: asyncio.Future[bytes]) -> None:
-        self._assigning = False
-        if fut.exception() is not None:
-            return
-        _, accepted = decode_result(fut.result())
-        for attempt_id in accepted or []:
-            self._send_run(attempt_id)
+    def _assigned(self, plan: list[tuple[str, str]], fut: asyncio.Future[bytes]) -> None:
+        for task_id, worker_id in plan:
+            self._placing.discard(task_id)
+            left = self._held.get(worker_id, 0) - 1
+            if left > 0:
+                self._held[worker_id] = left
+            else:
+                self._held.pop(worker_id, None)
+        accepted = [] if fut.exception() is not None else decode_result(fut.result())[1] or []
+        if len(accepted) < len(plan):
+            self._needs_schedule = True  # what was refused is still queued: plan it again
+            if self._was_leader:
+                self._request_tick()
+        self._send_runs(accepted)
 
     def _send_run(self, attempt_id: str) -> None:
-        attempt = self.table.attempt(attempt_id)
-        if attempt is None:
-            return
-        spec = self.table.spec(attempt["task_id"])
-        worker = self.table.worker(attempt["worker_id"])
-        if spec is None or worker is None:
-            return
-        self._run_sent[attempt_id] = time.monotonic()
+        self._send_runs([attempt_id])
+
+    def _send_runs(self, attempt_ids: list[str]) -> None:
+        """RunTask for each attempt; the ones for one worker go in one `RunTasks` frame."""
+        by_address: dict[str, list[RunTask]] = {}
+        sent_at = time.monotonic()
+        table = self.table
+        for attempt_id in attempt_ids:
+            attempt = table.attempt_record(attempt_id)
+            if attempt is None:
+                continue
+            spec, address = table.spec(attempt.task_id), table.worker_address(attempt.worker_id)
+            if spec is None or address is None:
+                continue
+            self._run_sent[attempt_id] = sent_at
+            by_address.setdefault(address, []).append(RunTask(
+                attempt_id, attempt.task_id, spec["type"], spec.get("config") or {},
+                spec.get("timeout_seconds")))
         assert self.node.transport is not None
-        run = RunTask(attempt_id, attempt["task_id"], spec["type"], spec.get("config") or {},
-                      spec.get("timeout_seconds"))
-        self.node.transport.send(worker["address"], run)
+        for address, runs in by_address.items():
+            self.node.transport.send(address, runs[0] if len(runs) == 1 else RunTasks(tuple(runs)))
 
     def _flush_reports(self) -> None:
         if self._starts:
@@ -254,13 +280,16 @@ class Dispatcher:
         if fut.exception() is not None:
             return  # not committed: the workers resend, the next leader records them
         assert self.node.transport is not None
+        by_address: dict[str, list[str]] = {}
         for attempt_id, (msg, origin) in batch.items():
-            worker = self.table.worker(msg.worker_id)
-            target = worker["address"] if worker else None
+            target = self.table.worker_address(msg.worker_id)
             if target:
-                self.node.transport.send(target, TaskFinishedAck(attempt_id))
+                by_address.setdefault(target, []).append(attempt_id)
             else:
                 self.node.transport.reply(origin, TaskFinishedAck(attempt_id))
+        for target, acked in by_address.items():
+            ack = TaskFinishedAck(acked[0]) if len(acked) == 1 else TasksFinishedAck(tuple(acked))
+            self.node.transport.send(target, ack)
 
     def _resend_unconfirmed(self) -> None:
         """A RunTask can be lost (a fresh connection, a worker restarting): send again what no
@@ -287,181 +316,3 @@ class Dispatcher:
                 log.warning("worker %s silent for %.1f s: declaring it lost", worker["id"], now - seen)
                 self._last_seen.pop(worker["id"], None)
                 self._propose(encode_command(Command.WORKER_LOST, worker["id"], time.time()))
-
-    # --- worker protocol -----------------------------------------------------------------------
-
-    def _not_leader(self, origin: Origin, corr_id: int) -> bool:
-        if self._is_leader():
-            return False
-        assert self.node.transport is not None
-        self.node.transport.reply(origin, ErrorReply(ErrorCode.NOT_LEADER, "not the leader",
-                                                     self.replica.leader_address if self.replica else None),
-                                  corr_id)
-        return True
-
-    def _on_register(self, origin: Origin, corr_id: int, msg: RegisterWorkerRequest) -> None:
-        if self._not_leader(origin, corr_id):
-            return
-        self._last_seen[msg.worker_id] = time.monotonic()
-        assert self.node.transport is not None
-        self.node.transport.connect(msg.address)  # so the first RunTask finds the link up
-        worker = self.table.worker(msg.worker_id)
-        vanished = set(self.table.running_on(msg.worker_id)) - set(msg.running)
-        started = [a for a in vanished if (self.table.attempt(a) or {}).get("started_at") is not None]
-        if worker is not None and worker["status"] == "active" and started and not msg.running:
-            # It came back running nothing although it had started attempts: it restarted and
-            # they died with it. (Attempts only assigned are sent again by the resend timer.)
-            log.warning("worker %s restarted without %d started attempts: requeueing them",
-                        msg.worker_id, len(started))
-            self._propose(encode_command(Command.WORKER_LOST, msg.worker_id, time.time()))
-        command = encode_command(Command.REGISTER_WORKER, msg.worker_id, msg.address, msg.capabilities,
-                                 msg.slots, time.time())
-        fut = self._propose(command)
-        if fut is None:
-            log.debug("registration of %s not proposed (no longer leader)", msg.worker_id)
-            return
-        fut.add_done_callback(partial(self._registered, origin, corr_id, msg))
-
-    def _registered(self, origin: Origin, corr_id: int, msg: RegisterWorkerRequest,
-                    fut: asyncio.Future[bytes]) -> None:
-        if fut.exception() is not None:
-            log.debug("registration of %s failed: %s", msg.worker_id, fut.exception())
-            return  # the worker asks again
-        log.debug("registered %s", msg.worker_id)
-        open_here = set(self.table.running_on(msg.worker_id))
-        cancel = tuple(a for a in msg.running if a not in open_here)
-        assigned = [a for a in msg.running if a in open_here
-                    and (self.table.attempt(a) or {}).get("started_at") is None]
-        if assigned:
-            self._starts.extend(assigned)
-        assert self.node.transport is not None
-        self.node.transport.reply(origin, RegisterWorkerReply(True, self.node.config.heartbeat_interval_s,
-                                                              cancel), corr_id)
-
-    def _on_heartbeat(self, origin: Origin, corr_id: int, msg: WorkerHeartbeat) -> None:
-        if self._not_leader(origin, corr_id):
-            return
-        worker = self.table.worker(msg.worker_id)
-        assert self.node.transport is not None
-        if worker is None or worker["status"] == "lost":
-            self.node.transport.reply(origin, ErrorReply(ErrorCode.NOT_FOUND, "register again"), corr_id)
-            return
-        self._last_seen[msg.worker_id] = time.monotonic()
-        self.node.transport.reply(origin, AckReply(), corr_id)
-
-    def _on_started(self, origin: Origin, corr_id: int, msg: TaskStarted) -> None:
-        if self._is_leader():
-            self._last_seen[msg.worker_id] = time.monotonic()
-            self._starts.extend(msg.attempt_ids)
-            self._request_tick()
-
-    def _on_finished(self, origin: Origin, corr_id: int, msg: TaskFinished) -> None:
-        if self._not_leader(origin, corr_id):
-            return
-        self._last_seen[msg.worker_id] = time.monotonic()
-        attempt = self.table.attempt(msg.attempt_id)
-        if attempt is not None and attempt.get("outcome") is not None:
-            assert self.node.transport is not None  # already recorded: just acknowledge again
-            self.node.transport.reply(origin, TaskFinishedAck(msg.attempt_id), corr_id)
-            return
-        if msg.attempt_id not in self._finishing:
-            self._finishes[msg.attempt_id] = (msg, origin)
-            self._request_tick()
-
-    # --- client API ----------------------------------------------------------------------------
-
-    def _on_submit(self, origin: Origin, corr_id: int, msg: SubmitTasksRequest) -> None:
-        if self._not_leader(origin, corr_id):
-            return
-        assert self.node.transport is not None
-        table = self.table
-
-        def known(ref: str) -> str | None:
-            return ref if table.spec(ref) is not None else table.by_name(ref)
-        try:
-            specs = parse_tasks(list(msg.tasks), priority_override=msg.priority, known=known)
-        except TaskValidationError as err:
-            self.node.transport.reply(origin, ErrorReply(ErrorCode.REJECTED, str(err)), corr_id)
-            return
-        ids = [f"t-{uuid.uuid4().hex[:12]}" for _ in specs]
-        deps = resolve_dependencies(specs, ids, known)
-        order = topological_order(specs)
-        dicts = []
-        for i in order:
-            d = specs[i].to_dict()
-            d["dependencies"] = list(deps[i])
-            dicts.append(d)
-        command = encode_command(Command.SUBMIT_TASKS, dicts, [ids[i] for i in order], time.time())
-        try:
-            _, fut = self.replica.propose(encode_request(ClientRequest(msg.client_id, msg.seq, command)))
-        except (NotLeaderError, ProposalDropped) as err:
-            self.coord.reply_error(origin, corr_id, err)
-            return
-        fut.add_done_callback(partial(self._submitted, origin, corr_id, order))
-
-    def _submitted(self, origin: Origin, corr_id: int, order: list[int], fut: asyncio.Future[bytes]) -> None:
-        err = fut.exception()
-        if err is not None:
-            self.coord.reply_error(origin, corr_id, err)
-            return
-        outcome, accepted = decode_result(fut.result())
-        assert self.node.transport is not None
-        if outcome is not Outcome.OK:
-            self.node.transport.reply(origin, ErrorReply(ErrorCode.REJECTED, str(accepted)), corr_id)
-            return
-        if len(accepted) != len(order):  # the leader validated the batch: only a bug lands here
-            self.node.transport.reply(origin, ErrorReply(
-                ErrorCode.INTERNAL, f"stored {len(accepted)} of {len(order)} tasks"), corr_id)
-            return
-        # Ids come back in log (dependency) order; answer in the order submitted. A retried
-        # request gets the session's cached answer: the ids of the first try, same order.
-        ids = [""] * len(order)
-        for position, index in enumerate(order):
-            ids[index] = accepted[position]
-        self.node.transport.reply(origin, SubmitTasksReply(tuple(ids)), corr_id)
-
-    def _on_query(self, origin: Origin, corr_id: int, msg: TaskQueryRequest) -> None:
-        self.coord.spawn(self._query(origin, corr_id, msg))
-
-    async def _query(self, origin: Origin, corr_id: int, msg: TaskQueryRequest) -> None:
-        deadline = time.monotonic() + max(msg.wait_s, 0.0)
-        while True:
-            tasks = ([t for t in (self.table.task(i) for i in msg.task_ids) if t is not None]
-                     if msg.task_ids else self.table.tasks(msg.status, limit=max(msg.limit, 0)))
-            if msg.status is not None:
-                tasks = [t for t in tasks if t["status"] == msg.status]
-            done = all(t["status"] in TERMINAL for t in tasks) and len(tasks) == len(msg.task_ids)
-            remaining = deadline - time.monotonic()
-            if done or remaining <= 0 or not msg.task_ids:
-                break
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.changed.wait(), min(remaining, 1.0))
-        assert self.node.transport is not None
-        self.node.transport.reply(origin, TaskQueryReply(tuple(tasks[: msg.limit]), self.table.counts()),
-                                  corr_id)
-
-    def _on_cancel(self, origin: Origin, corr_id: int, msg: CancelTaskRequest) -> None:
-        if self._not_leader(origin, corr_id):
-            return
-        command = encode_command(Command.CANCEL_TASK, msg.task_id, time.time())
-        try:
-            _, fut = self.replica.propose(encode_request(ClientRequest(msg.client_id, msg.seq, command)))
-        except (NotLeaderError, ProposalDropped) as err:
-            self.coord.reply_error(origin, corr_id, err)
-            return
-        fut.add_done_callback(partial(self._cancelled, origin, corr_id))
-
-    def _cancelled(self, origin: Origin, corr_id: int, fut: asyncio.Future[bytes]) -> None:
-        err = fut.exception()
-        if err is not None:
-            self.coord.reply_error(origin, corr_id, err)
-            return
-        outcome, payload = decode_result(fut.result())
-        assert self.node.transport is not None
-        if outcome is not Outcome.OK:
-            self.node.transport.reply(origin, ErrorReply(ErrorCode.NOT_FOUND, str(payload)), corr_id)
-            return
-        worker = self.table.worker(payload.get("worker_id") or "") if payload.get("attempt_id") else None
-        if worker is not None:
-            self.node.transport.send(worker["address"], CancelAttempt(payload["attempt_id"]))
-        self.node.transport.reply(origin, AckReply(f"cancelled {payload['task_id']}"), corr_id)

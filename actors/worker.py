@@ -28,8 +28,11 @@ from transports.protocol import (
     RegisterWorkerReply,
     RegisterWorkerRequest,
     RunTask,
+    RunTasks,
     TaskFinished,
     TaskFinishedAck,
+    TasksFinished,
+    TasksFinishedAck,
     TaskStarted,
     TestBundleChunk,
     TestWork,
@@ -63,6 +66,7 @@ class WorkerRole:
         self._running: dict[str, tuple[asyncio.Task[None], asyncio.Event]] = {}
         self._unacked: dict[str, tuple[TaskFinished, float]] = {}
         self._finished: dict[str, float] = {}  # attempt id -> when acknowledged (dedup of RunTask)
+        self._outbox: list[TaskFinished] = []  # results of this loop turn, sent together at its end
         self._loop_task: asyncio.Task[None] | None = None
         self._inboxes: dict[str, asyncio.Queue[Any]] = {}  # attempt id -> messages from a run's owner
 
@@ -73,9 +77,11 @@ class WorkerRole:
     async def start(self) -> None:
         node = self.node
         self.work_dir.mkdir(parents=True, exist_ok=True)
-        for msg_cls, handler in ((RunTask, self._on_run), (CancelAttempt, self._on_cancel),
+        for msg_cls, handler in ((RunTask, self._on_run), (RunTasks, self._on_runs),
+                                 (CancelAttempt, self._on_cancel),
                                  (RegisterWorkerReply, self._on_registered),
-                                 (TaskFinishedAck, self._on_finished_ack), (AckReply, self._on_ack),
+                                 (TaskFinishedAck, self._on_finished_ack),
+                                 (TasksFinishedAck, self._on_finished_acks), (AckReply, self._on_ack),
                                  (ErrorReply, self._on_error), (TestWork, self._to_inbox),
                                  (TestBundleChunk, self._to_inbox)):
             node.register(msg_cls, handler)
@@ -168,20 +174,28 @@ class WorkerRole:
     # --- running attempts ----------------------------------------------------------------------
 
     def _on_run(self, origin: Origin, corr_id: int, msg: RunTask) -> None:
-        attempt_id = msg.attempt_id
+        self._on_runs(origin, corr_id, RunTasks((msg,)))
+
+    def _on_runs(self, origin: Origin, corr_id: int, msg: RunTasks) -> None:
+        """Start every attempt not already known; one TaskStarted names all that started."""
         leader = origin.peer or self.leader
-        if attempt_id in self._running:
-            return
-        if attempt_id in self._unacked or attempt_id in self._finished:
-            pending = self._unacked.get(attempt_id)
-            if pending is not None and leader:
-                self._send(leader, pending[0])
-            return
-        cancel = asyncio.Event()
-        task = asyncio.get_running_loop().create_task(self._run(msg, cancel), name=f"attempt-{attempt_id}")
-        self._running[attempt_id] = (task, cancel)
-        if leader:
-            self._send(leader, TaskStarted(self.node.node_id, (attempt_id,)))
+        started = []
+        for run in msg.runs:
+            attempt_id = run.attempt_id
+            if attempt_id in self._running:
+                continue
+            if attempt_id in self._unacked or attempt_id in self._finished:
+                pending = self._unacked.get(attempt_id)
+                if pending is not None and leader:
+                    self._send(leader, pending[0])
+                continue
+            cancel = asyncio.Event()
+            task = asyncio.get_running_loop().create_task(self._run(run, cancel),
+                                                          name=f"attempt-{attempt_id}")
+            self._running[attempt_id] = (task, cancel)
+            started.append(attempt_id)
+        if leader and started:
+            self._send(leader, TaskStarted(self.node.node_id, tuple(started)))
 
     async def _run(self, msg: RunTask, cancel: asyncio.Event) -> None:
         request = ExecutionRequest(msg.task_id, msg.attempt_id, msg.type, _as_json(msg.config), msg.timeout_s,
@@ -196,13 +210,29 @@ class WorkerRole:
         finished = TaskFinished(self.node.node_id, msg.attempt_id, msg.task_id, result.outcome,
                                 _wire_safe(result.to_dict()))
         self._unacked[msg.attempt_id] = (finished, time.monotonic())
-        log.info("attempt %s of %s: %s", msg.attempt_id, msg.task_id, result.outcome)
-        if self.leader:
-            self._send(self.leader, finished)
+        log.debug("attempt %s of %s: %s", msg.attempt_id, msg.task_id, result.outcome)
+        if not self._outbox:
+            asyncio.get_running_loop().call_soon(self._send_results)
+        self._outbox.append(finished)
+
+    def _send_results(self) -> None:
+        """Results that came in during one loop turn go to the leader in one frame."""
+        results, self._outbox = self._outbox, []
+        if not self.leader or not results:
+            return  # kept in _unacked: sent again once a leader is known
+        msg = results[0] if len(results) == 1 else TasksFinished(self.node.node_id, tuple(results))
+        self._send(self.leader, msg)
 
     def _on_finished_ack(self, origin: Origin, corr_id: int, msg: TaskFinishedAck) -> None:
-        if self._unacked.pop(msg.attempt_id, None) is not None:
-            self._finished[msg.attempt_id] = time.monotonic()
+        self._acknowledged(msg.attempt_id)
+
+    def _on_finished_acks(self, origin: Origin, corr_id: int, msg: TasksFinishedAck) -> None:
+        for attempt_id in msg.attempt_ids:
+            self._acknowledged(attempt_id)
+
+    def _acknowledged(self, attempt_id: str) -> None:
+        if self._unacked.pop(attempt_id, None) is not None:
+            self._finished[attempt_id] = time.monotonic()
 
     # --- the Messenger an executor may use to talk to a peer (a `mesh test` run's owner) -----
 

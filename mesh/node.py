@@ -15,6 +15,7 @@ import logging
 import os
 import signal
 import socket
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -255,9 +256,16 @@ def _advertised(bound: str, host: str) -> str:
     return f"tcp://{'[' + host + ']' if ':' in host else host}:{port}"
 
 
+GIL_SWITCH_INTERVAL_S = 0.0005
+"""How long a thread may keep the GIL while another waits (Python's default: 5 ms). The loop gives
+the GIL up on every fsync and socket send; with the results writer's thread busy in Python, each
+of those could cost the loop up to the whole interval before it got the GIL back."""
+
+
 def run_node(config: NodeConfig) -> int:
     """Run a node until SIGINT/SIGTERM. Returns the process exit code."""
     capabilities()  # detect hardware before the loop exists: it runs subprocesses
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     stop_signals = (signal.SIGINT, signal.SIGTERM)
 
     async def main() -> None:

@@ -56,6 +56,9 @@ class MsgType(IntEnum):
     TASK_FINISHED = 55
     TASK_FINISHED_ACK = 56
     CANCEL_ATTEMPT = 57
+    RUN_TASKS = 58
+    TASKS_FINISHED = 59
+    TASKS_FINISHED_ACK = 60
     TEST_BUNDLE_REQUEST = 70
     TEST_BUNDLE_CHUNK = 71
     TEST_HELLO = 72
@@ -357,6 +360,28 @@ class CancelAttempt:
     attempt_id: str
 
 
+@dataclass(frozen=True, slots=True)
+class RunTasks:
+    """Leader -> worker: several attempts at once (one frame per worker per assignment), each
+    handled exactly as if it came in its own `RunTask`."""
+
+    runs: tuple[RunTask, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TasksFinished:
+    """Worker -> leader: results that came in together; each is recorded (and acknowledged,
+    resent until then) exactly as if it came in its own `TaskFinished`."""
+
+    worker_id: str
+    results: tuple[TaskFinished, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TasksFinishedAck:
+    """Leader -> worker: `TaskFinishedAck` for several attempts."""
+
+    attempt_ids: tuple[str, ...]
 # --- `mesh test`: a worker's pytest session <-> the `mesh test` process that owns the run --------
 # The run's lease tasks go through Raft like any task; these messages go straight between the
 # worker and the run's owner (its address is in the lease's config). Keyed by run and attempt id.
@@ -477,6 +502,9 @@ MESSAGES: dict[MsgType, type] = {
     MsgType.TASK_FINISHED: TaskFinished,
     MsgType.TASK_FINISHED_ACK: TaskFinishedAck,
     MsgType.CANCEL_ATTEMPT: CancelAttempt,
+    MsgType.RUN_TASKS: RunTasks,
+    MsgType.TASKS_FINISHED: TasksFinished,
+    MsgType.TASKS_FINISHED_ACK: TasksFinishedAck,
     MsgType.TEST_BUNDLE_REQUEST: TestBundleRequest,
     MsgType.TEST_BUNDLE_CHUNK: TestBundleChunk,
     MsgType.TEST_HELLO: TestHello,

@@ -8,7 +8,8 @@ worker with the most free slots, ties broken by worker id.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import heapq
+from collections.abc import Container, Iterator, Mapping, Sequence
 from typing import Any
 
 from mesh.tasks.requirements import Requirements
@@ -18,32 +19,33 @@ from mesh.tasktable import TaskTable, WorkerStatus
 MAX_REASONS = 3
 
 
-def schedule(table: TaskTable, now: float, max_assignments: int = 1000) -> list[tuple[str, str]]:
+def schedule(table: TaskTable, now: float, max_assignments: int = 1000, *,
+             held: Mapping[str, int] | None = None, placing: Container[str] = frozenset(),
+             incoming: Sequence[tuple[str, int, Requirements]] = ()) -> list[tuple[str, str]]:
     """(task_id, worker_id) pairs for ready tasks, at most `max_assignments`, in placement order.
 
     A task no free worker can run is skipped (it stays queued) and later tasks may still be placed:
     one task that needs a GPU does not hold up the CPU queue behind it.
+
+    For a leader with assignments proposed but not yet applied: `held` is the slots per worker they
+    take, `placing` the task ids they place (both left out here). `incoming` are tasks of a
+    submission not yet applied, as (task_id, priority, requirements) in log order: they will be
+    queued after every task in the table, and are placed after those of the same priority.
     """
-    free = {w: n for w, n in table.free_slots().items() if n > 0}
+    held = held or {}
+    free = {w: n - held.get(w, 0) for w, n in table.free_slots().items() if n - held.get(w, 0) > 0}
     if max_assignments <= 0 or not free:
         return []
     capabilities = _capabilities(table)
-    matches: dict[tuple[Requirements, str], bool] = {}
+    matches: dict[Requirements, dict[str, bool]] = {}  # requirements -> worker -> matches
     placed: list[tuple[str, str]] = []
-    # Look at a few candidates per free slot first (a partial sort); only if requirements leave
-    # slots unfilled, go through the whole queue.
-    wanted = min(max_assignments, sum(free.values()))
-    candidates = table.ready_tasks(now, limit=4 * wanted + 16)
-    if len(candidates) == 4 * wanted + 16:
-        candidates = _then_rest(table, now, candidates)
-    for task_id in candidates:
-        requirements = table.requirements(task_id)
+    for task_id, requirements in _candidates(table, now, placing, incoming):
+        fits = matches.get(requirements)
+        if fits is None:
+            fits = matches[requirements] = {w: requirements.matches(c) for w, c in capabilities.items()}
         best: str | None = None
         for worker_id, slots in free.items():
-            key = (requirements, worker_id)
-            if key not in matches:
-                matches[key] = requirements.matches(capabilities[worker_id])
-            if matches[key] and (best is None or (slots, best) > (free[best], worker_id)):
+            if fits[worker_id] and (best is None or (slots, best) > (free[best], worker_id)):
                 best = worker_id
         if best is None:
             continue
@@ -56,11 +58,19 @@ def schedule(table: TaskTable, now: float, max_assignments: int = 1000) -> list[
     return placed
 
 
-def _then_rest(table: TaskTable, now: float, first: list[str]) -> Any:
-    """`first`, then (lazily, only if the loop gets that far) the rest of the ready queue."""
-    yield from first
-    seen = set(first)
-    yield from (t for t in table.ready_tasks(now) if t not in seen)
+def _candidates(table: TaskTable, now: float, placing: Container[str],
+                incoming: Sequence[tuple[str, int, Requirements]]) -> Iterator[tuple[str, Requirements]]:
+    """Ready tasks in order (from the table's heap, lazily), merged with `incoming` by priority;
+    at equal priority the table's tasks come first (they were submitted earlier)."""
+    if not incoming:
+        for task_id in table.iter_ready(now):
+            if task_id not in placing:
+                yield task_id, table.requirements(task_id)
+        return
+    ready = ((table.priority(t), t, None) for t in table.iter_ready(now) if t not in placing)
+    extra = sorted(((p, t, r) for t, p, r in incoming), key=lambda x: x[0])  # stable: log order
+    for _, task_id, requirements in heapq.merge(ready, extra, key=lambda x: x[0]):
+        yield task_id, requirements if requirements is not None else table.requirements(task_id)
 
 
 def unschedulable(table: TaskTable) -> list[tuple[str, str]]:

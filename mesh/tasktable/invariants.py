@@ -34,6 +34,7 @@ def violations(table: TaskStore) -> list[str]:
             out.append(f"task {task.id} missing from the {task.status} index")
     if sum(len(ids) for ids in table._by_status.values()) != len(tasks):
         out.append("status index does not partition the tasks")
+    out.extend(_ready_queue_violations(table))
     for worker in workers.values():
         if worker.status is WorkerStatus.LOST and worker.running:
             out.append(f"lost worker {worker.id} still runs {worker.running}")
@@ -61,3 +62,14 @@ def _dependency_violations(table: TaskStore, task_id: str) -> list[str]:
     if status is TaskStatus.UPSTREAM_FAILED and not any_bad:
         return [f"task {task_id} is upstream_failed with dependencies {[s.value for s in deps]}"]
     return []
+
+
+def _ready_queue_violations(table: TaskStore) -> list[str]:
+    """The ready heap holds exactly the queued tasks, each with its current order and not_before."""
+    live = table._ready._live
+    queued = table._by_status[TaskStatus.QUEUED]
+    if set(live) != queued:
+        return [f"ready queue holds {sorted(set(live) ^ queued)} wrongly"]
+    return [f"ready entry of {task_id} is out of date: {entry}" for task_id, entry in live.items()
+            if entry != (table._tasks[task_id].priority, table._tasks[task_id].seq, task_id,
+                         table._tasks[task_id].not_before)]

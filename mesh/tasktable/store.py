@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import heapq
 import itertools
+from collections.abc import Iterator
 from typing import Any
 
 import msgpack
 
 from mesh.tasks.fields import Issues
 from mesh.tasks.requirements import Requirements, parse_requirements
+from mesh.tasktable.ready import ReadyQueue
 from mesh.tasktable.records import (
     Attempt,
     Event,
@@ -24,6 +26,7 @@ from mesh.tasktable.records import (
     Worker,
     WorkerStatus,
 )
+from mesh.tasktable.specs import NO_REQUIREMENTS
 
 SNAPSHOT_VERSION = 1
 
@@ -44,19 +47,27 @@ class TaskStore:
         self._by_status: dict[TaskStatus, set[str]] = {status: set() for status in TaskStatus}
         self._by_name: dict[str, str] = {}
         self._requirements: dict[str, Requirements] = {}
+        self._ready = ReadyQueue()
 
     def _index(self, task: Task) -> None:
         """Add a new task (in submit order) to every index."""
         self._by_status[task.status].add(task.id)
+        if task.status is TaskStatus.QUEUED:
+            self._ready.add(task.id, task.priority, task.seq, task.not_before)
         if task.name is not None:
             self._by_name[task.name] = task.id
         for dep in task.dependencies:
             self._dependents.setdefault(dep, []).append(task.id)
 
     def _set_status(self, task: Task, status: TaskStatus) -> None:
+        """Every status change goes through here (set `not_before` first when queueing)."""
         self._by_status[task.status].discard(task.id)
+        if task.status is TaskStatus.QUEUED:
+            self._ready.discard(task.id)
         task.status = status
         self._by_status[status].add(task.id)
+        if status is TaskStatus.QUEUED:
+            self._ready.add(task.id, task.priority, task.seq, task.not_before)
 
     def _emit(self, kind: EventKind, **data: Any) -> None:
         self._events.append((kind.value, data))
@@ -105,6 +116,15 @@ class TaskStore:
         worker = self._workers.get(worker_id)
         return [] if worker is None else list(worker.running)
 
+    def worker_address(self, worker_id: str) -> str | None:
+        """Where a worker listens, without building its view."""
+        worker = self._workers.get(worker_id)
+        return None if worker is None else worker.address
+
+    def attempt_record(self, attempt_id: str) -> Attempt | None:
+        """An attempt's record itself, for hot paths that would not build its view. Read-only."""
+        return self._attempts.get(attempt_id)
+
     def attempt(self, attempt_id: str) -> dict[str, Any] | None:
         attempt = self._attempts.get(attempt_id)
         if attempt is None:
@@ -113,12 +133,22 @@ class TaskStore:
 
     def ready_tasks(self, now: float, limit: int | None = None) -> list[str]:
         """Queued task ids whose not_before has come, by (priority, submit seq); with `limit`, the
-        first `limit` of them (a partial sort: the scheduler asks for a few among thousands)."""
-        queued = (self._tasks[i] for i in self._by_status[TaskStatus.QUEUED])
-        ready = [t for t in queued if t.not_before <= now]
-        key = lambda t: (t.priority, t.seq)  # noqa: E731
-        chosen = heapq.nsmallest(limit, ready, key=key) if limit is not None else sorted(ready, key=key)
-        return [t.id for t in chosen]
+        first `limit` of them."""
+        return list(itertools.islice(self._ready.due(now), limit))
+
+    def iter_ready(self, now: float) -> Iterator[str]:
+        """`ready_tasks` lazily, from a heap: reading k of them costs O(k log k), however long
+        the queue. Valid until the table next changes (the scheduler reads, then proposes)."""
+        return self._ready.due(now)
+
+    def task_status(self, task_id: str) -> str | None:
+        """A task's status, without building its view; None for an unknown task."""
+        task = self._tasks.get(task_id)
+        return None if task is None else task.status.value
+
+    def priority(self, task_id: str) -> int:
+        """A task's priority (lower runs first)."""
+        return self._tasks[task_id].priority
 
     def queued_tasks(self) -> list[str]:
         """Every queued task id (whatever its not_before), by (priority, submit seq)."""
@@ -144,7 +174,10 @@ class TaskStore:
         """The parsed requirements of a task (cached; derived from its stored spec)."""
         cached = self._requirements.get(task_id)
         if cached is None:
-            raw = self._tasks[task_id].spec.get("requirements", {})
+            raw = self._tasks[task_id].spec.get("requirements")
+            if not raw:
+                cached = self._requirements[task_id] = NO_REQUIREMENTS
+                return cached
             # The spec was validated at submit, so this parses; a fallback would only hide a bug.
             parsed = parse_requirements(Issues(), "$.requirements", raw)
             if parsed is None:

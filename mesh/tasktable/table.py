@@ -30,6 +30,7 @@ from mesh.tasktable.records import (
     Worker,
     WorkerStatus,
 )
+from mesh.tasktable.specs import normalized_spec
 from mesh.tasktable.store import TaskStore
 
 MAX_LOST_ATTEMPTS = 3
@@ -82,12 +83,18 @@ class TaskTable(TaskStore):
             return f"task id {task_id} already exists"
         if raw is None:
             return "no task for this id"
-        try:
-            spec = TaskSpec.from_dict(raw)
-        except (ValueError, TypeError) as err:  # TaskValidationError is a ValueError
-            return str(err)
-        deps = [self._tasks.get(dep) for dep in spec.dependencies]
-        unknown = [ref for ref, dep in zip(spec.dependencies, deps, strict=True) if dep is None]
+        trusted = normalized_spec(raw)  # the leader's normalised form: checked, not re-validated
+        if trusted is not None:
+            stored, requirements = trusted
+        else:
+            try:
+                spec = TaskSpec.from_dict(raw)
+            except (ValueError, TypeError) as err:  # TaskValidationError is a ValueError
+                return str(err)
+            stored, requirements = spec.to_dict(), spec.requirements
+        refs = stored.get("dependencies", ())
+        deps = [self._tasks.get(dep) for dep in refs]
+        unknown = [ref for ref, dep in zip(refs, deps, strict=True) if dep is None]
         if unknown:
             return f"unknown dependencies: {', '.join(unknown)}"
         known = [dep for dep in deps if dep is not None]
@@ -98,12 +105,12 @@ class TaskTable(TaskStore):
             status = TaskStatus.QUEUED
         else:
             status = TaskStatus.BLOCKED
-        task = Task(task_id, self._next_seq, spec.to_dict(), status, now, now)
+        task = Task(task_id, self._next_seq, stored, status, now, now)
         self._next_seq += 1
         self._tasks[task_id] = task
         self._index(task)
-        self._requirements[task_id] = spec.requirements
-        self._emit(EventKind.TASK_SUBMITTED, task_id=task_id, name=task.name, type=spec.type.value,
+        self._requirements[task_id] = requirements
+        self._emit(EventKind.TASK_SUBMITTED, task_id=task_id, name=task.name, type=stored["type"],
                    priority=task.priority, status=status.value, at=now)
         if bad is not None:
             task.finished_at = now
