@@ -119,8 +119,8 @@ class Lease:
         self.restarts = 0
         self.queue: deque[str] = deque()  # handed to us, not yet given to pytest
         self.fed: deque[str] = deque()  # given to pytest, not started
-        self.running: str | None = None
-        self.running_since = 0.0
+        self.running_since = 0.0  # when the test now running (fed[0]) started
+        self.timed_out: str | None = None  # killed for its timeout, already reported
         self.idle = True  # pytest has finished every batch given to it
         self.done = False  # the owner will send no more work
         self.pending: list[dict[str, Any]] = []
@@ -260,17 +260,33 @@ class Lease:
 
     def _on_event(self, event: dict[str, Any]) -> None:
         kind = event.get("t")
-        if kind == "start":
-            self.running, self.running_since = event["id"], time.monotonic()
-            if self.fed and self.fed[0] == event["id"]:
+        if kind == "done":
+            nodeid = event["id"]
+            reports = event["r"] or [{
+                "nodeid": nodeid, "when": "call", "outcome": "failed", "category": "error", "wasxfail": None,
+                "duration_s": 0.0, "sections": [], "location": [nodeid.split("::")[0], None, nodeid],
+                "longrepr": "pytest ran this test's protocol but reported nothing for it"}]
+            reports[-1]["last"] = True  # the test is over, teardown report or not
+            for report in reports:
+                self._report(report)
+            if self.fed and self.fed[0] == nodeid:
                 self.fed.popleft()
             else:
-                self.fed = deque(n for n in self.fed if n != event["id"])
+                self.fed = deque(n for n in self.fed if n != nodeid)
+            now = time.monotonic()
+            took = now - self.running_since
+            self.mean_test_s = took if self.mean_test_s is None else 0.8 * self.mean_test_s + 0.2 * took
+            self.running_since = now  # the next test in `fed` starts now
         elif kind == "report":
             self._report(event["r"])
         elif kind == "idle":
             self.idle = True
             self.fed.clear()
+
+    @property
+    def running(self) -> str | None:
+        """The test pytest is running now: the first one handed to it and not done."""
+        return self.fed[0] if self.fed and not self.idle else None
 
     def _report(self, report: dict[str, Any]) -> None:
         report["worker"] = self.worker
@@ -282,19 +298,17 @@ class Lease:
         cat = category(report)
         if cat is not None:
             entry[0].append(cat)
-        finished = report.get("when") == "teardown" or report.get("category")
-        if finished and report["nodeid"] == self.running:
-            took = time.monotonic() - self.running_since
-            self.mean_test_s = took if self.mean_test_s is None else 0.8 * self.mean_test_s + 0.2 * took
-            self.running = None
 
     async def _on_exit(self, bundle: Path) -> None:
         """The pytest process ended without being told to: blame the running test, start again."""
         assert self.proc is not None
         status = await self.proc.wait(5)
         what = f"worker {self.worker}: the pytest process {describe_exit(status)}"
-        if self.running is not None:
-            self._synthetic(self.running, "error", f"{what} while running this test")
+        running = self.running
+        if running is not None:
+            if running != self.timed_out:  # a timeout was reported when it was killed
+                self._synthetic(running, "error", f"{what} while running this test")
+            self.fed.popleft()
             self.crashes_without_progress = 0
         else:
             self.crashes_without_progress += 1
@@ -303,7 +317,8 @@ class Lease:
                                   f"{self.proc.stderr_tail()}")
         self.queue.extendleft(reversed(self.fed))
         self.fed.clear()
-        self.running = None
+        self.idle = True
+        self.timed_out = None
         self.restarts += 1
         log.warning("%s; starting it again (%d queued)", what, len(self.queue))
         await self._start_pytest(bundle)
@@ -314,13 +329,13 @@ class Lease:
                       "longrepr": text, "sections": [], "location": [nodeid.split("::")[0], None, nodeid]})
 
     def _check_timeout(self) -> None:
-        if self.timeout_s and self.running is not None and self.proc is not None:
+        if self.timeout_s and self.running not in (None, self.timed_out) and self.proc is not None:
             took = time.monotonic() - self.running_since
             if took > self.timeout_s:
                 nodeid = self.running
                 self._synthetic(nodeid, "failed", f"Timeout: the test ran for more than {self.timeout_s:g} s "
                                                   f"on worker {self.worker} and was killed")
-                self.running = None
+                self.timed_out = nodeid
                 self.proc.kill()  # the event stream ends; _on_exit starts pytest again
 
     def _check_owner(self) -> None:
@@ -345,6 +360,7 @@ class Lease:
             if self.proc.run(batch, self.queue[0] if self.queue else None):
                 self.fed.extend(batch)
                 self.idle = False
+                self.running_since = time.monotonic()
             else:
                 self.queue.extendleft(reversed(batch))
 

@@ -331,7 +331,8 @@ class RunController:
         if owner is not None and (lease is None or owner != lease.attempt_id):
             return  # already finished elsewhere (a test given back, then reported late)
         self.reports.append(report)
-        if owner is None and (report.get("when") == "teardown" or report.get("category")):
+        over = report.get("last") or report.get("when") == "teardown" or report.get("category")
+        if owner is None and over:
             self.finished[nodeid] = lease.attempt_id if lease else ""
             if lease is not None:
                 lease.inflight.pop(nodeid, None)

@@ -84,7 +84,7 @@ class Progress:
             self._failed += 1
         elif cat == "error":
             self._errors += 1
-        if when == "teardown" or (report.get("category") and when != "collect"):
+        if when == "teardown" or report.get("last") or (report.get("category") and when != "collect"):
             self._finished.add(nodeid)
         if self.tty:
             now = self._clock()

@@ -13,8 +13,9 @@ A *phase report* is one pytest `TestReport` (or a failed `CollectReport`) reduce
      "sections": [[title, text], ...],   # captured output, e.g. ["Captured stdout call", "hi\n"]
      "location": [path, lineno | None, domain],
      "worker": str,                  # which mesh worker ran it (filled in by the worker side)
-     "category": str | None}         # only on reports mesh makes itself (a crash, a timeout,
+     "category": str | None,         # only on reports mesh makes itself (a crash, a timeout,
                                      # a test no worker can run): overrides the pytest rules
+     "last": bool}                   # set on a test's last report: it is over
 
 `category()` maps a phase report to what pytest's summary line counts it as, or None when the
 phase counts for nothing (a passing setup or teardown). One test may count twice, as pytest

@@ -7,9 +7,12 @@ tests it is told to, in the order given, for as long as the run lasts:
 
     out: {"t": "collected", "ids": [...], "requirements": {nodeid: {...}}, "errors": [report...]}
          ("errors": failed collect reports, and skipped ones for modules skipped as a whole)
-    in:  {"run": [nodeid...], "next": nodeid | null}   out: {"t": "start", "id": nodeid}
-                                                       out: {"t": "report", "r": phase report}...
+    in:  {"run": [nodeid...], "next": nodeid | null}   out: {"t": "done", "id": nodeid, "r": [phase
+                                                             reports of its setup, call, teardown]}
+                                                       ... one per test, in the order given
                                                        out: {"t": "idle"}  (the batch is done)
+    out (any time): {"t": "report", "r": phase report}   (a teardown error found between tests,
+                                                          a test this process did not collect)
     in:  {"stop": true}   -> pytest finishes the session (session fixtures torn down) and exits
 
 Fixture scopes follow pytest's own rule: each test is torn down against the test that runs next
@@ -88,6 +91,7 @@ class MeshSessionPlugin:
         self._cmd = cmd
         self._out = out
         self._errors: list[dict[str, Any]] = []
+        self._running: list[dict[str, Any]] | None = None  # phase reports of the test running now
 
     def _send(self, event: dict[str, Any]) -> None:
         self._out.write(json.dumps(event, separators=(",", ":"), default=str) + "\n")
@@ -98,7 +102,10 @@ class MeshSessionPlugin:
             self._errors.append(phase_report(report))
 
     def pytest_runtest_logreport(self, report: Any) -> None:
-        self._send({"t": "report", "r": phase_report(report)})
+        if self._running is not None:  # one event per test, sent when its protocol ends
+            self._running.append(phase_report(report))
+        else:
+            self._send({"t": "report", "r": phase_report(report)})
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session: Any) -> bool:
@@ -132,8 +139,12 @@ class MeshSessionPlugin:
                 else:
                     following = index[item.nodeid] + 1
                     nextitem = items[following] if following < len(items) else None
-                self._send({"t": "start", "id": item.nodeid})
-                item.config.hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
+                self._running = []
+                try:
+                    item.config.hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
+                finally:
+                    reports, self._running = self._running, None
+                    self._send({"t": "done", "id": item.nodeid, "r": reports})
                 last = item
             self._send({"t": "idle"})
         if last is not None and session._setupstate.stack:
