@@ -91,6 +91,7 @@ class Replica:
         self._read_waiters: list[tuple[int, asyncio.Future[int]]] = []
         self._read_ids = itertools.count(1)
         self._scheduled = False
+        self._stopped = False
         self._tick_task: asyncio.Task[None] | None = None
         self._since_snapshot = 0
         self.raw: RawNode | None = None
@@ -136,6 +137,7 @@ class Replica:
         is being replaced (see `CoordinatorRole._maybe_found_cluster`)."""
         if self._tick_task is not None:
             self._tick_task.cancel()
+        self._stopped = True
         self.storage.close()
 
     async def stop(self, transfer_timeout_s: float = 1.0) -> None:
@@ -148,6 +150,7 @@ class Replica:
             if not fut.done():
                 fut.set_exception(OutcomeUnknownError("node is shutting down"))
         self._pending.clear()
+        self._stopped = True  # a Ready scheduled before now must not touch the closed storage
         self.storage.close()
 
     async def _transfer_before_stop(self, timeout_s: float) -> None:
@@ -244,7 +247,7 @@ class Replica:
     def _process_ready(self) -> None:
         self._scheduled = False
         raw = self.raw
-        if raw is None:
+        if raw is None or self._stopped:
             return
         while raw.has_ready():
             rd = raw.ready()

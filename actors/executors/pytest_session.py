@@ -46,6 +46,8 @@ log = logging.getLogger("mesh.pytest_session")
 REPLY_TIMEOUT_S = 2.0  # resend a bundle request or hello after this long without an answer
 RESEND_S = 0.5  # unacknowledged report batches go again after this long
 OWNER_TIMEOUT_S = 60.0  # the run's owner said nothing for this long: the run is over for us
+# the owner must answer within about 3 s before pytest starts
+PROBE_TRIES, PROBE_WAIT_S = 6, 0.5
 FLUSH_S = 0.03  # reports wait at most this long to be batched
 KEEPALIVE_S = 1.0
 FEED_MAX = 32  # tests handed to the pytest process per command
@@ -141,6 +143,7 @@ class Lease:
     async def run(self) -> list[dict[str, Any]]:
         t0 = time.monotonic()
         self.messenger.connect(self.owner)
+        await self._probe_owner()  # a lease of a run that is over must not collect a whole suite
         bundle = await self.cache.ensure(self.request.config["bundle"], self._fetch)
         log.debug("lease %s: bundle ready after %.3f s", self.attempt_id, time.monotonic() - t0)
         ids, requirements, errors = await self._start_pytest(bundle)
@@ -180,6 +183,19 @@ class Lease:
             self._on_work(msg)
         elif isinstance(msg, _Exited) and msg.proc is self.proc:
             await self._on_exit(bundle)
+
+    async def _probe_owner(self) -> None:
+        """Ask the run's owner for an empty slice of the bundle: it answers while the run lives."""
+        bundle = self.request.config["bundle"]
+        probe = TestBundleRequest(self.run_id, self.attempt_id, bundle, 0, 0)
+        for _ in range(PROBE_TRIES):
+            self.messenger.send(self.owner, probe)
+            deadline = time.monotonic() + PROBE_WAIT_S
+            while (msg := await self._get(deadline - time.monotonic())) is not None:
+                if isinstance(msg, TestBundleChunk) and msg.bundle == bundle:
+                    self.last_owner = time.monotonic()
+                    return
+        raise LeaseFailed(f"the mesh test process at {self.owner} is gone (its run is over)")
 
     async def _fetch(self, offset: int, length: int) -> tuple[int, bytes]:
         bundle = self.request.config["bundle"]

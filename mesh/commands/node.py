@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
+import threading
+import time
 
 from mesh.config import (
     DEFAULT_ELECTION_TICKS,
@@ -55,6 +59,21 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--role", default=Role.AUTO.value, choices=[r.value for r in Role],
                    help="what this node does (default auto: the cluster decides)")
     add_node_flags(p)
+    p.add_argument("--exit-with-parent", action="store_true",
+                   help="stop (as on SIGTERM) when the process that started this one exits "
+                        "(used by the local mesh of `mesh test`)")
+
+
+def _exit_with_parent() -> None:
+    """SIGTERM ourselves once our parent is gone (we were re-parented): a clean stop."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -74,6 +93,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"mesh node: error: {err}", file=sys.stderr)
         return 2
     setup_logging(config.verbose)
+    if getattr(args, "exit_with_parent", False):
+        _exit_with_parent()
     try:
         return run_node(config)
     except ConfigError as err:  # raised while opening the data dir

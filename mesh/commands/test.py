@@ -105,6 +105,7 @@ async def _main(opts: argparse.Namespace, extra: list[str], root: Path, suite: s
             slots = opts.workers or os.cpu_count() or 1
             mesh = EmbeddedMesh(slots, _data_dir(opts, root, suite), opts.verbose)
             coordinator = await mesh.start()
+            await mesh.cancel_stale_leases()
         bundle = await bundle_task
         options = RunOptions(
             root=root, pytest_args=[*opts.paths, *extra], coordinator=coordinator,

@@ -184,18 +184,29 @@ class RunController:
         while time.monotonic() < deadline and any(not (s.final or s.dead) for s in self.leases.values()):
             await asyncio.sleep(0.02)
 
-    async def _cancel_unfinished(self) -> None:
-        """Leases still queued (e.g. waiting for a worker that never had a free slot) are cancelled."""
-        try:
-            reply = await asyncio.to_thread(self.client.tasks, self.lease_tasks)
-        except MeshError:
-            return
-        for task in reply.tasks:
-            if task["status"] not in TERMINAL and not self._lease_for_task_final(task["id"]):
-                try:
-                    await asyncio.to_thread(self.client.cancel, task["id"])
-                except MeshError as err:
-                    log.warning("could not cancel lease %s: %s", task["id"], err)
+    async def _cancel_unfinished(self, settle_s: float = 10.0) -> None:
+        """Leases still queued (e.g. waiting for a worker that never had a free slot) are cancelled,
+        then the run waits (bounded) until the mesh has every lease ended, so no lease of a
+        finished run is left to start later and hold a slot."""
+        deadline = time.monotonic() + settle_s
+        cancelled: set[str] = set()
+        while time.monotonic() < deadline:
+            try:
+                reply = await asyncio.to_thread(self.client.tasks, self.lease_tasks)
+            except MeshError:
+                return
+            open_tasks = [t for t in reply.tasks if t["status"] not in TERMINAL]
+            if not open_tasks:
+                return
+            for task in open_tasks:
+                if task["id"] not in cancelled and not self._lease_for_task_final(task["id"]):
+                    cancelled.add(task["id"])
+                    try:
+                        await asyncio.to_thread(self.client.cancel, task["id"])
+                    except MeshError as err:
+                        log.warning("could not cancel lease %s: %s", task["id"], err)
+            await asyncio.sleep(0.02)
+        log.warning("some leases of this run had not ended after %.0f s", settle_s)
 
     def _lease_for_task_final(self, task_id: str) -> bool:
         return any(s.final for s in self.leases.values() if s.task_id == task_id)

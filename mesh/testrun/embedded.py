@@ -33,6 +33,7 @@ class EmbeddedMesh:
         self.data_dir = data_dir
         self.proc: asyncio.subprocess.Process | None = None
         self._temp: Path | None = None
+        self.address = ""
 
     async def start(self) -> str:
         try:
@@ -51,7 +52,8 @@ class EmbeddedMesh:
             self.proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "mesh", "node", "--role", "auto", "--host", "127.0.0.1",
                 "--port", "0", "--data-dir", str(data_dir), "--slots", str(self.slots),
-                "--work-dir", str(data_dir / "work"), *(["--verbose"] if self.verbose else []),
+                "--work-dir", str(data_dir / "work"), "--exit-with-parent",
+                *(["--verbose"] if self.verbose else []),
                 stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True)
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
@@ -62,11 +64,36 @@ class EmbeddedMesh:
                 raise MeshError(f"the embedded mesh node exited ({self.proc.returncode}):\n{text}")
             address = _address(info_path)
             if address and await asyncio.to_thread(_has_worker, address, self.slots):
+                self.address = address
                 log.debug("embedded mesh at %s ready after %.3f s", address,
                           time.monotonic() - deadline + START_TIMEOUT_S)
                 return address
             await asyncio.sleep(0.02)
         raise MeshError(f"the embedded mesh did not start within {START_TIMEOUT_S:g} s (log: {log_path})")
+
+    async def cancel_stale_leases(self) -> None:
+        """Leases of earlier runs still open in this mesh's state (a run that was killed): their
+        owners are gone, so they are cancelled before they take a slot."""
+        address = self.address
+        if not address or self._temp is not None:  # a fresh temporary mesh has no earlier runs
+            return
+
+        def cancel() -> int:
+            with MeshClient(address, timeout=5) as client:
+                stale = [t["id"] for status in ("queued", "assigned", "running")
+                         for t in client.tasks(status=status, limit=10_000).tasks
+                         if t["type"] == "pytest_session"]
+                for task_id in stale:
+                    client.cancel(task_id)
+                return len(stale)
+
+        try:
+            count = await asyncio.to_thread(cancel)
+        except MeshError as err:
+            log.warning("could not cancel leases of earlier runs: %s", err)
+            return
+        if count:
+            log.info("cancelled %d lease(s) left by an earlier run", count)
 
     async def stop(self) -> None:
         t0 = time.monotonic()

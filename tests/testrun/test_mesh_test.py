@@ -178,3 +178,33 @@ def test_a_lost_worker_s_tests_run_elsewhere_and_results_land_in_duckdb(
 def client_durations(address: str) -> dict[str, float]:
     with MeshClient(address) as client:
         return dict(client.request(TestDurationsRequest("slow")).durations)
+
+
+def test_a_killed_run_leaves_no_node_and_does_not_slow_the_next(tmp_path: Path) -> None:
+    suite = tmp_path / "slow"
+    suite.mkdir()
+    (suite / "pytest.ini").write_text("[pytest]\n")
+    (suite / "test_slow.py").write_text(
+        "import os, time\nimport pytest\n\n@pytest.mark.parametrize('i', range(40))\n"
+        "def test_slow(i):\n    open(os.environ['MESH_TEST_MARKS'] + f'/{i}', 'w').close()\n"
+        "    time.sleep(0.2)\n")
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    env = {**os.environ, "MESH_HOME": str(tmp_path / "mesh-home"), "MESH_TEST_MARKS": str(marks)}
+    first = subprocess.Popen([sys.executable, "-m", "mesh", "test", "--no-progress", "-n", "1"], cwd=suite,
+                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        eventually(lambda: len(list(marks.iterdir())) >= 2, 60, "the first run running tests")
+    finally:
+        first.kill()
+        first.wait(10)
+    node_files = list((tmp_path / "mesh-home" / "test").glob("*/node.json"))
+    assert len(node_files) == 1
+    eventually(lambda: not node_files[0].exists(), 15, "the orphaned embedded node to stop")
+    started = time.monotonic()
+    second = mesh_test(tmp_path, "-n", "1", cwd=suite, env={"MESH_TEST_MARKS": str(marks)},
+                       timeout=60)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "40 passed" in second.stdout
+    # the first run's lease, still open in the mesh's state, was cancelled, not left to hold the slot
+    assert time.monotonic() - started < 30
