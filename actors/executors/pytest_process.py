@@ -46,10 +46,7 @@ class PytestProcess:
         env[CMD_FD_ENV], env[OUT_FD_ENV] = str(cmd_r), str(out_w)
         old = env.get("PYTHONPATH")
         env["PYTHONPATH"] = str(PLUGIN_DIR) + (os.pathsep + old if old else "")
-        # no terminal reporter: nobody reads its output, and its end-of-session summaries (e.g.
-        # hypothesis's) cost more than the short tests they follow
-        argv = [self.python, "-m", "pytest", "-p", "mesh_session", "-p", "no:cacheprovider",
-                "-p", "no:terminal", *self.args]
+        argv = [self.python, "-m", "pytest", "-p", "mesh_session", "-p", "no:cacheprovider", *self.args]
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         try:
             with open(self.log_path, "ab") as log:

@@ -114,7 +114,8 @@ async def _main(opts: argparse.Namespace, extra: list[str], root: Path, suite: s
             suite=suite, pythonpath=_relative_pythonpath(root),
             continue_on_collection_errors="--continue-on-collection-errors" in extra)
         printer = _Printer(not opts.no_progress)
-        controller = RunController(options, bundle, printer.report, printer.collected)
+        controller = RunController(options, bundle, printer.report, printer.collected,
+                                   mesh.alive if mesh is not None else None)
         try:
             result = await controller.run()
         except MeshError as err:

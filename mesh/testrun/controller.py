@@ -45,6 +45,7 @@ log = logging.getLogger("mesh.test")
 WATCH_EVERY_S = 0.5  # how often the leases' task states are read from the mesh
 TERMINAL = frozenset({"completed", "failed", "timed_out", "cancelled", "upstream_failed"})
 LEASE_TIMEOUT_S = 7 * 24 * 3600.0
+MESH_SILENT_S = 60.0  # the mesh answered no lease-state query for this long: give the run up
 
 
 @dataclass
@@ -91,11 +92,12 @@ class RunResult:
 
 class RunController:
     def __init__(self, options: RunOptions, bundle: Bundle, on_report: Callable[[Report], None],
-                 on_collected: Callable[[int], None]) -> None:
+                 on_collected: Callable[[int], None], mesh_alive: Callable[[], bool] | None = None) -> None:
         self.o = options
         self.bundle = bundle
         self.on_report = on_report
         self.on_collected = on_collected
+        self.mesh_alive = mesh_alive  # for an embedded mesh: whether its node process still runs
         self.run_id = uuid.uuid4().hex[:16]
         self.client = MeshClient(options.coordinator, timeout=10.0)
         self.watch_client = MeshClient(options.coordinator, timeout=10.0)  # one client per thread
@@ -363,13 +365,24 @@ class RunController:
     # --- leases that die -----------------------------------------------------------------------------
 
     async def _watch(self) -> None:
+        last_answer = time.monotonic()
         while not self.done.is_set():
             await asyncio.sleep(WATCH_EVERY_S)
+            if self.mesh_alive is not None and not self.mesh_alive():
+                self.interrupted = "the embedded mesh node exited (its log is node.log in its data dir)"
+                self._set_done()
+                return
             try:
                 reply = await asyncio.to_thread(self.watch_client.tasks, self.lease_tasks)
             except MeshError as err:
                 log.warning("cannot read the leases' state: %s", err)
+                if time.monotonic() - last_answer > MESH_SILENT_S:
+                    self.interrupted = (f"the mesh at {self.o.coordinator} did not answer "
+                                        f"for {MESH_SILENT_S:g} s")
+                    self._set_done()
+                    return
                 continue
+            last_answer = time.monotonic()
             for task in reply.tasks:
                 ended = {a.get("id") for a in task.get("attempts", []) if a.get("outcome") is not None}
                 for lease in [s for s in self.leases.values() if s.task_id == task["id"]]:

@@ -71,6 +71,9 @@ class EmbeddedMesh:
             await asyncio.sleep(0.02)
         raise MeshError(f"the embedded mesh did not start within {START_TIMEOUT_S:g} s (log: {log_path})")
 
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.returncode is None
+
     async def cancel_stale_leases(self) -> None:
         """Leases of earlier runs still open in this mesh's state (a run that was killed): their
         owners are gone, so they are cancelled before they take a slot."""

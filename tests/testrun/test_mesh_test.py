@@ -106,7 +106,7 @@ def test_a_hanging_test_is_killed_at_the_timeout(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("args", "code"), [
-    (["test_basics.py", "--", "-k", "reverse"], 0),
+    (["test_basics.py", "--", "-k", "reverse", "-v", "--tb=short"], 0),  # terminal options parse
     (["test_basics.py", "--", "-k", "no_test_has_this_name"], 5),
 ])
 def test_exit_codes_are_pytests(tmp_path: Path, args: list[str], code: int) -> None:

@@ -167,6 +167,7 @@ def _stale(session: Any, item: Any) -> bool:
     return stack != needed[: len(stack)]
 
 
+@pytest.hookimpl(trylast=True)  # after the terminal plugin has made its reporter
 def pytest_configure(config: Any) -> None:
     config.addinivalue_line("markers", MARKER_HELP)
     cmd_fd, out_fd = os.environ.get(CMD_FD_ENV), os.environ.get(OUT_FD_ENV)
@@ -175,3 +176,9 @@ def pytest_configure(config: Any) -> None:
     cmd = os.fdopen(int(cmd_fd), "r", encoding="utf-8")
     out = os.fdopen(int(out_fd), "w", encoding="utf-8")
     config.pluginmanager.register(MeshSessionPlugin(cmd, out), PLUGIN_NAME)
+    # Nobody reads this process's terminal output (mesh test prints pytest's report itself), and
+    # end-of-session summaries (hypothesis's takes 0.65 s) cost more than short tests. The
+    # reporter goes, its options (-q, -v, -r, --tb ...) stay, so the user's pytest args still parse.
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        config.pluginmanager.unregister(reporter, "terminalreporter")
