@@ -280,7 +280,7 @@ class RunController:
         parsed = parse_requirements(issues, "@pytest.mark.mesh", marker_kwargs.get(sample))
         self.requirements[key] = parsed if not issues.errors else None
         if parsed is None or issues.errors:
-            why = "; ".join(f"{path}: {text}" for path, text in issues.errors) or "invalid"
+            why = "; ".join(str(error) for error in issues.errors) or "invalid"
             self._unrunnable(self.plan.drop(key), f"invalid mesh marker: {why}")
             return
         capable = [w for w in self.workers_status if parsed.matches(w.get("capabilities") or {})]
@@ -402,7 +402,8 @@ class RunController:
 
     def _lease_died(self, lease: LeaseState, task: dict[str, Any]) -> None:
         lease.dead = True
-        attempt = next((a for a in task.get("attempts", []) if a.get("id") == lease.attempt_id), {})
+        attempt: dict[str, Any] = next(
+            (a for a in task.get("attempts", []) if a.get("id") == lease.attempt_id), {})
         why = attempt.get("outcome") or task["status"]
         if why == "lost":
             why = "the worker was lost (it stopped heartbeating)"

@@ -63,7 +63,8 @@ class EmbeddedMesh:
                     raise _Locked()
                 raise MeshError(f"the embedded mesh node exited ({self.proc.returncode}):\n{text}")
             address = _address(info_path)
-            if address and await asyncio.to_thread(_has_worker, address, self.slots):
+            ready = bool(address) and await asyncio.to_thread(_has_worker, str(address), self.slots)
+            if ready and address:
                 self.address = address
                 log.debug("embedded mesh at %s ready after %.3f s", address,
                           time.monotonic() - deadline + START_TIMEOUT_S)

@@ -208,3 +208,21 @@ def test_a_killed_run_leaves_no_node_and_does_not_slow_the_next(tmp_path: Path) 
     assert "40 passed" in second.stdout
     # the first run's lease, still open in the mesh's state, was cancelled, not left to hold the slot
     assert time.monotonic() - started < 30
+
+
+def test_markers_route_tests_and_a_bad_marker_is_named(tmp_path: Path) -> None:
+    suite = tmp_path / "marked"
+    suite.mkdir()
+    (suite / "pytest.ini").write_text("[pytest]\naddopts = --strict-markers\n")
+    (suite / "test_marked.py").write_text(
+        "import pytest\n\n@pytest.mark.mesh(hardware=['cpu'])\ndef test_on_cpu():\n    assert True is not False\n\n"
+        "@pytest.mark.mesh(hardware=['quantum'])\ndef test_bad_marker():\n    pass\n\n"
+        "def test_plain():\n    assert [1, 2][::-1] == [2, 1]\n")
+    plain = plain_pytest(tmp_path, cwd=suite)  # the mesh marker is registered for plain pytest too
+    assert plain.returncode == 0, plain.stdout
+    run = mesh_test(tmp_path, "-n", "2", "--junitxml", str(tmp_path / "mesh.xml"), cwd=suite)
+    assert run.returncode == 1
+    got = junit_outcomes(tmp_path / "mesh.xml")
+    assert got == {"test_marked::test_on_cpu": ["passed"], "test_marked::test_plain": ["passed"],
+                   "test_marked::test_bad_marker": ["error"]}
+    assert "invalid mesh marker" in run.stdout and "quantum" in run.stdout
