@@ -215,7 +215,8 @@ def test_markers_route_tests_and_a_bad_marker_is_named(tmp_path: Path) -> None:
     suite.mkdir()
     (suite / "pytest.ini").write_text("[pytest]\naddopts = --strict-markers\n")
     (suite / "test_marked.py").write_text(
-        "import pytest\n\n@pytest.mark.mesh(hardware=['cpu'])\ndef test_on_cpu():\n    assert True is not False\n\n"
+        "import pytest\n\n@pytest.mark.mesh(hardware=['cpu'])\n"
+        "def test_on_cpu():\n    assert True is not False\n\n"
         "@pytest.mark.mesh(hardware=['quantum'])\ndef test_bad_marker():\n    pass\n\n"
         "def test_plain():\n    assert [1, 2][::-1] == [2, 1]\n")
     plain = plain_pytest(tmp_path, cwd=suite)  # the mesh marker is registered for plain pytest too
