@@ -429,7 +429,9 @@ class TestHello:
 class TestWork:
     """Run owner -> worker, the answer to a TestHello or TestReports: `ack` is the last report
     batch received in order; `node_ids` (work number `work_seq`) are tests to run next, in this
-    order; `done`: no more will come, finish up. Resent until the worker says it has it."""
+    order; `done`: no more will come, finish up. Resent until the worker says it has it.
+    `revoke`: give these back if they have not been handed to pytest yet (work stealing); the
+    lease answers in its next batch's `revoked`."""
 
     __test__ = False
     run_id: str
@@ -438,6 +440,7 @@ class TestWork:
     work_seq: int
     node_ids: tuple[str, ...]
     done: bool
+    revoke: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -455,6 +458,7 @@ class TestReports:
     want_more: bool
     work_seen: int  # the last TestWork applied
     final: bool = False  # the lease has stopped its pytest process: nothing follows
+    revoked: tuple[str, ...] = ()  # revoked tests given back: they will not run here
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,7 +50,8 @@ OWNER_TIMEOUT_S = 60.0  # the run's owner said nothing for this long: the run is
 PROBE_TRIES, PROBE_WAIT_S = 6, 0.5
 FLUSH_S = 0.03  # reports wait at most this long to be batched
 KEEPALIVE_S = 1.0
-FEED_MAX = 32  # tests handed to the pytest process per command
+FEED_MAX = 32  # tests handed to the pytest process per command, at most
+FEED_AHEAD_S = 0.02
 MAX_BATCH = 512  # reports per TestReports
 QUEUE_AHEAD_S = 0.05  # keep about this much work queued locally
 STOP_TIMEOUT_S = 30.0
@@ -136,6 +137,8 @@ class Lease:
         self.mean_test_s: float | None = None  # measured; until then keep only 2 tests queued
         self.outcomes: dict[str, list[Any]] = {}  # nodeid -> [categories, duration]
         self.crashes_without_progress = 0
+        self.revoked: list[str] = []  # given back to the owner, to report in the next batch
+        self.revoked_due = False
         self.stopping = False
 
     # --- the whole lease ---------------------------------------------------------------------
@@ -367,12 +370,21 @@ class Lease:
         if msg.work_seq == self.work_seen + 1:
             self.work_seen = msg.work_seq
             self.queue.extend(msg.node_ids)
+        if msg.revoke:  # work stealing: give back what pytest has not been handed yet
+            wanted = set(msg.revoke)
+            given = [n for n in self.queue if n in wanted]
+            if given:
+                self.queue = deque(n for n in self.queue if n not in wanted)
+                self.revoked.extend(given)
+                self.revoked_due = True
         self.asked = False  # answered: with work, or with none for now (ask again when low)
         self.done = self.done or msg.done
 
     def _feed(self) -> None:
         if self.idle and self.queue and self.proc is not None:
-            batch = [self.queue.popleft() for _ in range(min(FEED_MAX, len(self.queue)))]
+            # about FEED_AHEAD_S of tests per command: what pytest holds cannot be stolen back
+            size = 2 if self.mean_test_s is None else int(FEED_AHEAD_S / max(self.mean_test_s, 1e-4))
+            batch = [self.queue.popleft() for _ in range(max(1, min(FEED_MAX, size, len(self.queue))))]
             if self.proc.run(batch, self.queue[0] if self.queue else None):
                 self.fed.extend(batch)
                 self.idle = False
@@ -387,7 +399,7 @@ class Lease:
         want = not self.done and not self.asked and queued <= low
         due = bool(self.pending) and (now - self.pending_since >= FLUSH_S or len(self.pending) >= MAX_BATCH
                                       or (self.idle and not self.queue))
-        if want or due or now - self.last_sent >= KEEPALIVE_S:
+        if want or due or self.revoked_due or now - self.last_sent >= KEEPALIVE_S:
             self._send_batch(want)
         elif self.unacked and now - self.unacked[0][2] >= RESEND_S:
             self._resend()
@@ -397,8 +409,10 @@ class Lease:
         reports, self.pending = self.pending[:MAX_BATCH], self.pending[MAX_BATCH:]
         self.pending_since = now
         self.seq += 1
+        revoked, self.revoked, self.revoked_due = tuple(self.revoked), [], False
         msg = TestReports(self.run_id, self.attempt_id, self.worker, self.seq, tuple(reports),
-                          self.running or "", len(self.queue) + len(self.fed), want, self.work_seen, final)
+                          self.running or "", len(self.queue) + len(self.fed), want, self.work_seen, final,
+                          revoked)
         self.unacked.append((self.seq, msg, now))
         self.messenger.send(self.owner, msg)
         self.asked = self.asked or want

@@ -45,6 +45,8 @@ log = logging.getLogger("mesh.test")
 WATCH_EVERY_S = 0.5  # how often the leases' task states are read from the mesh
 TERMINAL = frozenset({"completed", "failed", "timed_out", "cancelled", "upstream_failed"})
 LEASE_TIMEOUT_S = 7 * 24 * 3600.0
+STEALING_MODES = ("load", "duration")  # loadfile/loadscope units must stay whole
+REVOKE_RETRY_S = 1.0  # a steal request unanswered this long may be asked again
 MESH_SILENT_S = 60.0  # the mesh answered no lease-state query for this long: give the run up
 
 
@@ -78,6 +80,8 @@ class LeaseState:
     mismatch: bool = False
     keys: dict[str, bool] = field(default_factory=dict)  # requirement key -> can run
     origin: Origin | None = None  # where its last message came from (to push `done`)
+    queued: int = 0  # tests it holds and has not started, as of its last batch
+    revoking_since: float | None = None  # a steal asked of it and not answered yet
 
 
 @dataclass
@@ -115,6 +119,7 @@ class RunController:
         self.workers_status: list[dict[str, Any]] = []
         self.durations: dict[str, float] = {}
         self.done = asyncio.Event()
+        self.stolen = 0  # tests moved from one lease to another by work stealing
 
     # --- the run -----------------------------------------------------------------------------------
 
@@ -313,10 +318,46 @@ class RunController:
         live = sum(1 for s in self.leases.values() if not (s.dead or s.final or s.mismatch))
         # leases still starting count too, or the first to say hello would take everything
         chunk = self.plan.take(self._can_run(lease), max(live, len(self.lease_tasks)))
+        if not chunk and self.o.dist in STEALING_MODES and not self.done.is_set():
+            self._steal_for(lease)
         if chunk:
             lease.work_seq += 1
             lease.last_work = tuple(chunk)
             lease.inflight.update(dict.fromkeys(chunk))
+
+    def _steal_for(self, thief: LeaseState) -> None:
+        """Nothing left in the plan for an idle lease: ask the lease holding the most unstarted
+        tests to give back the later half of them. Only tests it gives back move (its answer
+        comes in a report batch), so no test can run twice."""
+        now = time.monotonic()
+        can = self._can_run(thief)
+        victims = [s for s in self.leases.values()
+                   if s is not thief and not (s.dead or s.final or s.mismatch) and s.queued >= 2
+                   and (s.revoking_since is None or now - s.revoking_since > REVOKE_RETRY_S)]
+        if not victims or self.plan is None:
+            return
+        victim = max(victims, key=lambda s: s.queued)
+        unstarted = [n for n in victim.inflight if n != victim.running and can(self.plan.key_of.get(n, ""))]
+        revoke = tuple(unstarted[-(victim.queued // 2):])
+        if revoke and victim.origin is not None:
+            victim.revoking_since = now
+            log.debug("asking %s to give back %d tests for %s", victim.worker, len(revoke), thief.worker)
+            message = self._work_message(victim)
+            self._reply(victim.origin, TestWork(message.run_id, message.attempt_id, message.ack,
+                                                message.work_seq, message.node_ids, message.done, revoke))
+
+    def _take_back(self, lease: LeaseState, revoked: tuple[str, ...]) -> None:
+        """Tests a lease gave back (work stealing): they go first to whoever asks next."""
+        lease.revoking_since = None
+        back = []
+        for nodeid in revoked:
+            if nodeid in lease.inflight:
+                del lease.inflight[nodeid]
+                if nodeid not in self.finished:
+                    back.append(nodeid)
+        if back and self.plan is not None:
+            self.stolen += len(back)
+            self.plan.give_back(back)
 
     def _work_message(self, lease: LeaseState) -> TestWork:
         done = self.done.is_set() or lease.mismatch or lease.dead
@@ -332,6 +373,9 @@ class RunController:
             for report in msg.reports:
                 self._accept(lease, dict(report))
             lease.running = msg.running
+            lease.queued = msg.queued
+            if msg.revoked:
+                self._take_back(lease, msg.revoked)
             lease.final = lease.final or msg.final
             if msg.want_more and msg.work_seen == lease.work_seq:
                 self._give_work(lease)

@@ -108,7 +108,11 @@ class Plan:
         for nodeid in node_ids:
             back.setdefault(self.key_of.get(nodeid, ""), []).append(nodeid)
         for key, ids in back.items():
-            self.queues.setdefault(key, deque()).appendleft(ids)
+            queue = self.queues.setdefault(key, deque())
+            if self.dist in ("load", "duration"):  # single tests again, to be chunked as usual
+                queue.extendleft([n] for n in reversed(ids))
+            else:  # what was handed out together stays together
+                queue.appendleft(ids)
             self.remaining += len(ids)
             self.remaining_s += sum(self.durations.get(n, 0.0) for n in ids)
 
