@@ -19,8 +19,8 @@ from mesh.tasktable import TaskTable
 
 log = logging.getLogger("mesh.results")
 
-FLUSH_S = 0.2
-FLUSH_ROWS = 5000
+FLUSH_S = 1.0  # one bulk write a second merges a task's submit..finish rows into one
+FLUSH_ROWS = 50000
 
 
 class ResultsWriter:
