@@ -92,8 +92,9 @@ def run(args: argparse.Namespace) -> int:
 async def _main(opts: argparse.Namespace, extra: list[str], root: Path, suite: str) -> int:
     from mesh.client import MeshError
     from mesh.testrun.bundle import build_bundle
-    from mesh.testrun.controller import RunController, RunOptions
+    from mesh.testrun.controller import RunController
     from mesh.testrun.embedded import EmbeddedMesh, listen_host_for
+    from mesh.testrun.leases import RunOptions
 
     started = time.monotonic()
     bundle_task = asyncio.get_running_loop().run_in_executor(None, build_bundle, root)
@@ -150,7 +151,8 @@ class _Printer:
 
 
 def _finish(opts: argparse.Namespace, result: Any, duration_s: float) -> int:
-    from mesh.testrun.output import exit_code, render_summary, write_junit
+    from mesh.testrun.junit import write_junit
+    from mesh.testrun.output import exit_code, render_summary
 
     print(render_summary(result.reports, duration_s=duration_s, collection_errors=result.collection_errors,
                          interrupted=f"Interrupted: {result.interrupted}" if result.interrupted else None,

@@ -19,14 +19,13 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from mesh.client import MeshClient, MeshError
 from mesh.tasks.fields import Issues
 from mesh.tasks.requirements import Requirements, parse_requirements
 from mesh.testrun.bundle import Bundle
+from mesh.testrun.leases import LeaseState, RunOptions, RunResult, choose_steal
 from mesh.testrun.plan import Plan
 from mesh.testrun.reports import Report
 from transports.protocol import (
@@ -48,50 +47,6 @@ LEASE_TIMEOUT_S = 7 * 24 * 3600.0
 STEALING_MODES = ("load", "duration")  # loadfile/loadscope units must stay whole
 REVOKE_RETRY_S = 1.0  # a steal request unanswered this long may be asked again
 MESH_SILENT_S = 60.0  # the mesh answered no lease-state query for this long: give the run up
-
-
-@dataclass
-class RunOptions:
-    root: Path
-    pytest_args: list[str]
-    coordinator: str
-    listen_host: str
-    leases: int | None = None  # None: one per worker slot
-    dist: str = "load"
-    test_timeout_s: float | None = None
-    suite: str = "suite"
-    pythonpath: list[str] = field(default_factory=list)
-    continue_on_collection_errors: bool = False
-
-
-@dataclass
-class LeaseState:
-    attempt_id: str
-    task_id: str
-    worker: str
-    capabilities: dict[str, Any]
-    seq: int = 0
-    work_seq: int = 0
-    last_work: tuple[str, ...] = ()
-    inflight: dict[str, None] = field(default_factory=dict)  # handed out, not finished, in order
-    running: str = ""
-    final: bool = False
-    dead: bool = False
-    mismatch: bool = False
-    keys: dict[str, bool] = field(default_factory=dict)  # requirement key -> can run
-    origin: Origin | None = None  # where its last message came from (to push `done`)
-    queued: int = 0  # tests it holds and has not started, as of its last batch
-    revoking_since: float | None = None  # a steal asked of it and not answered yet
-
-
-@dataclass
-class RunResult:
-    reports: list[Report]
-    collection_errors: list[Report]
-    collected: int
-    interrupted: str | None
-    duration_s: float
-    workers: dict[str, int]  # worker -> tests finished there
 
 
 class RunController:
@@ -329,22 +284,21 @@ class RunController:
         """Nothing left in the plan for an idle lease: ask the lease holding the most unstarted
         tests to give back the later half of them. Only tests it gives back move (its answer
         comes in a report batch), so no test can run twice."""
-        now = time.monotonic()
-        can = self._can_run(thief)
-        victims = [s for s in self.leases.values()
-                   if s is not thief and not (s.dead or s.final or s.mismatch) and s.queued >= 2
-                   and (s.revoking_since is None or now - s.revoking_since > REVOKE_RETRY_S)]
-        if not victims or self.plan is None:
+        if self.plan is None:
             return
-        victim = max(victims, key=lambda s: s.queued)
-        unstarted = [n for n in victim.inflight if n != victim.running and can(self.plan.key_of.get(n, ""))]
-        revoke = tuple(unstarted[-(victim.queued // 2):])
-        if revoke and victim.origin is not None:
-            victim.revoking_since = now
-            log.debug("asking %s to give back %d tests for %s", victim.worker, len(revoke), thief.worker)
-            message = self._work_message(victim)
-            self._reply(victim.origin, TestWork(message.run_id, message.attempt_id, message.ack,
-                                                message.work_seq, message.node_ids, message.done, revoke))
+        now = time.monotonic()
+        can, key_of = self._can_run(thief), self.plan.key_of
+        choice = choose_steal(thief, self.leases.values(), lambda n: can(key_of.get(n, "")), now,
+                              REVOKE_RETRY_S)
+        if choice is None:
+            return
+        victim, revoke = choice
+        assert victim.origin is not None
+        victim.revoking_since = now
+        log.debug("asking %s to give back %d tests for %s", victim.worker, len(revoke), thief.worker)
+        message = self._work_message(victim)
+        self._reply(victim.origin, TestWork(message.run_id, message.attempt_id, message.ack,
+                                            message.work_seq, message.node_ids, message.done, revoke))
 
     def _take_back(self, lease: LeaseState, revoked: tuple[str, ...]) -> None:
         """Tests a lease gave back (work stealing): they go first to whoever asks next."""

@@ -32,6 +32,20 @@ def junit_outcomes(path: Path) -> dict[str, list[str]]:
     return {k: sorted(v) for k, v in out.items()}
 
 
+def slow_suite(tmp_path: Path, *, tests: int, sleep_s: float, mark: str) -> tuple[Path, Path]:
+    """A suite of `tests` tests that each sleep, and touch a file named by `mark` (an expression:
+    "i" for the test's index, "os.getpid()" for its process) in the folder MESH_TEST_MARKS names."""
+    suite, marks = tmp_path / "slow", tmp_path / "marks"
+    suite.mkdir()
+    marks.mkdir()
+    (suite / "pytest.ini").write_text("[pytest]\n")
+    (suite / "test_slow.py").write_text(
+        f"import os, time\nimport pytest\n\n@pytest.mark.parametrize('i', range({tests}))\n"
+        f"def test_slow(i):\n    open(os.environ['MESH_TEST_MARKS'] + f'/{{{mark}}}', 'w').close()\n"
+        f"    time.sleep({sleep_s})\n")
+    return suite, marks
+
+
 def mesh_test(tmp_path: Path, *args: str, env: dict[str, str] | None = None, cwd: Path = SAMPLE,
               timeout: float = 120) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, "MESH_HOME": str(tmp_path / "mesh-home"), **(env or {})}
@@ -130,15 +144,7 @@ def test_a_collection_error_interrupts_like_pytest(tmp_path: Path) -> None:
 
 def test_a_lost_worker_s_tests_run_elsewhere_and_results_land_in_duckdb(
         tmp_path: Path, mesh_procs: MeshProcesses) -> None:
-    suite = tmp_path / "slow"
-    suite.mkdir()
-    (suite / "pytest.ini").write_text("[pytest]\n")
-    (suite / "test_slow.py").write_text(
-        "import os, time\nimport pytest\n\n@pytest.mark.parametrize('i', range(24))\n"
-        "def test_slow(i):\n    open(os.environ['MESH_TEST_MARKS'] + f'/{os.getpid()}', 'w').close()\n"
-        "    time.sleep(0.25)\n")
-    marks = tmp_path / "marks"
-    marks.mkdir()
+    suite, marks = slow_suite(tmp_path, tests=24, sleep_s=0.25, mark="os.getpid()")
     coordinator = mesh_procs.start_node("--role", "coordinator", "--heartbeat-timeout", "1.5",
                                         "--heartbeat-interval", "0.3")
     env = {"MESH_TEST_MARKS": str(marks)}
@@ -181,15 +187,7 @@ def client_durations(address: str) -> dict[str, float]:
 
 
 def test_a_killed_run_leaves_no_node_and_does_not_slow_the_next(tmp_path: Path) -> None:
-    suite = tmp_path / "slow"
-    suite.mkdir()
-    (suite / "pytest.ini").write_text("[pytest]\n")
-    (suite / "test_slow.py").write_text(
-        "import os, time\nimport pytest\n\n@pytest.mark.parametrize('i', range(40))\n"
-        "def test_slow(i):\n    open(os.environ['MESH_TEST_MARKS'] + f'/{i}', 'w').close()\n"
-        "    time.sleep(0.2)\n")
-    marks = tmp_path / "marks"
-    marks.mkdir()
+    suite, marks = slow_suite(tmp_path, tests=40, sleep_s=0.2, mark="i")
     env = {**os.environ, "MESH_HOME": str(tmp_path / "mesh-home"), "MESH_TEST_MARKS": str(marks)}
     first = subprocess.Popen([sys.executable, "-m", "mesh", "test", "--no-progress", "-n", "1"], cwd=suite,
                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -18,16 +18,8 @@ from typing import Any
 
 import pytest
 
-from mesh.testrun.output import (
-    Progress,
-    crash_message,
-    exit_code,
-    junit_names,
-    render_junit,
-    render_summary,
-    sep_line,
-    write_junit,
-)
+from mesh.testrun.junit import junit_names, render_junit, write_junit
+from mesh.testrun.output import Progress, crash_message, exit_code, render_summary, sep_line
 from mesh.testrun.reports import Report, counts
 
 SAMPLE_SUITE = Path(__file__).parent / "sample_suite"

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from mesh.testrun.bundle import Bundle
-from mesh.testrun.controller import RunController, RunOptions
+from mesh.testrun.controller import RunController
+from mesh.testrun.leases import LeaseState, RunOptions, choose_steal
 from transports.protocol import TestHello, TestReports, TestWork
 from transports.zmq_transport import Origin
 
@@ -114,3 +115,23 @@ def test_loadfile_units_are_not_stolen(tmp_path: Path) -> None:
         ctrl.watch_client.close()
 
     asyncio.run(scenario())
+
+
+def test_choose_steal_takes_from_the_fullest_live_lease_and_waits_out_an_unanswered_ask() -> None:
+    def lease(name: str, queued: int, **kw: Any) -> LeaseState:
+        state = LeaseState(name, f"task-{name}", f"w-{name}", {}, origin=Origin(identity=name.encode()),
+                           queued=queued, **kw)
+        state.inflight = dict.fromkeys(f"{name}::t{i}" for i in range(queued + 1))
+        state.running = f"{name}::t0"
+        return state
+
+    thief, small, big, dead = lease("a", 0), lease("b", 3), lease("c", 8), lease("d", 20, dead=True)
+    choice = choose_steal(thief, [thief, small, big, dead], lambda n: True, now=10.0, retry_s=1.0)
+    assert choice is not None and choice[0] is big
+    assert choice[1] == tuple(f"c::t{i}" for i in range(5, 9))  # the later half, never the running test
+    big.revoking_since = 9.5  # asked half a second ago, no answer yet: the next fullest
+    second = choose_steal(thief, [small, big], lambda n: True, now=10.0, retry_s=1.0)
+    assert second is not None and second[0] is small
+    only_t3 = choose_steal(thief, [small], lambda n: n.endswith("t3"), now=10.0, retry_s=1.0)
+    assert only_t3 == (small, ("b::t3",))  # only tests the thief can run
+    assert choose_steal(thief, [lease("e", 1)], lambda n: True, now=10.0, retry_s=1.0) is None
