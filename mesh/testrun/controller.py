@@ -150,6 +150,8 @@ class RunController:
         """Leases still queued (e.g. waiting for a worker that never had a free slot) are cancelled,
         then the run waits (bounded) until the mesh has every lease ended, so no lease of a
         finished run is left to start later and hold a slot."""
+        if not self.lease_tasks:
+            return
         deadline = time.monotonic() + settle_s
         cancelled: set[str] = set()
         while time.monotonic() < deadline:
