@@ -139,7 +139,6 @@ class Lease:
         self.crashes_without_progress = 0
         self.revoked: list[str] = []  # given back to the owner, to report in the next batch
         self.revoked_due = False
-        self.stopping = False
 
     # --- the whole lease ---------------------------------------------------------------------
 
@@ -247,7 +246,8 @@ class Lease:
         """Tell pytest to finish (session fixtures torn down, reported) and wait for it to exit."""
         proc = self.proc
         assert proc is not None
-        self.stopping = True
+        if proc.proc is not None and proc.proc.returncode is not None:
+            return  # it died on the last test and was not started again
         proc.stop()
         deadline = time.monotonic() + STOP_TIMEOUT_S
         while time.monotonic() < deadline:
@@ -338,6 +338,9 @@ class Lease:
         self.fed.clear()
         self.idle = True
         self.timed_out = None
+        if self.done and not self.queue:
+            log.warning("%s; the run is over, so it is not started again", what)
+            return
         self.restarts += 1
         log.warning("%s; starting it again (%d queued)", what, len(self.queue))
         await self._start_pytest(bundle)
