@@ -32,7 +32,10 @@ UNSUPPORTED = {"-x": "stop-on-first-failure", "--exitfirst": "stop-on-first-fail
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="mesh test", description=HELP)
+    p = argparse.ArgumentParser(
+        prog="mesh test", description=HELP,
+        epilog="Everything after `--` goes to pytest on the workers, e.g. "
+               "`mesh test -n 4 tests/ -- -k 'not slow' -v`. See docs/TESTRUN.md.")
     p.add_argument("paths", nargs="*", help="test files or folders (as for pytest)")
     p.add_argument("-n", "--workers", type=int, metavar="N",
                    help="pytest processes: embedded mesh slots (default: cores); with --coordinator, "
