@@ -225,3 +225,25 @@ def test_markers_route_tests_and_a_bad_marker_is_named(tmp_path: Path) -> None:
     assert got == {"test_marked::test_on_cpu": ["passed"], "test_marked::test_plain": ["passed"],
                    "test_marked::test_bad_marker": ["error"]}
     assert "invalid mesh marker" in run.stdout and "quantum" in run.stdout
+
+
+def test_duration_runs_the_longest_tests_first_from_past_runs(tmp_path: Path) -> None:
+    suite = tmp_path / "timed"
+    suite.mkdir()
+    (suite / "pytest.ini").write_text("[pytest]\n")
+    sleeps = {"a": 0.05, "b": 0.45, "c": 0.15, "d": 0.3, "e": 0.0}  # gaps of 50 ms or more
+    (suite / "test_timed.py").write_text(
+        "import os, time\nimport pytest\n\nSLEEPS = " + repr(sleeps) + "\n\n"
+        "@pytest.mark.parametrize('name', sorted(SLEEPS))\n"
+        "def test_timed(name):\n"
+        "    with open(os.environ['MESH_TEST_ORDER'], 'a') as f:\n        f.write(name + '\\n')\n"
+        "    time.sleep(SLEEPS[name])\n")
+    order = tmp_path / "order.txt"
+    env = {"MESH_TEST_ORDER": str(order)}
+    first = mesh_test(tmp_path, "-n", "1", cwd=suite, env=env)  # load: collection order
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert order.read_text().split() == sorted(sleeps)
+    order.unlink()
+    second = mesh_test(tmp_path, "-n", "1", "--dist", "duration", cwd=suite, env=env)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert order.read_text().split() == sorted(sleeps, key=lambda n: -sleeps[n])  # longest first
