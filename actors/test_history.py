@@ -29,7 +29,7 @@ WITH runs AS (
     SELECT o.nodeid, o.duration_s,
            row_number() OVER (PARTITION BY o.nodeid ORDER BY o.recorded_at DESC) AS n
     FROM test_outcomes o JOIN tasks t ON t.task_id = o.task_id
-    WHERE t.name LIKE ? AND o.duration_s IS NOT NULL)
+    WHERE t.name LIKE ? ESCAPE '\\' AND o.duration_s IS NOT NULL)
 SELECT nodeid, median(duration_s) FROM runs WHERE n <= {RECENT_RUNS} GROUP BY nodeid
 """
 
@@ -46,7 +46,7 @@ def _like_prefix(suite: str) -> str:
 def query_durations(writer: ResultsWriter, suite: str, node_ids: tuple[str, ...]) -> dict[str, float]:
     cursor = writer.store.connection.cursor()
     try:
-        rows = cursor.execute(QUERY.replace("LIKE ?", "LIKE ? ESCAPE '\\'"), [_like_prefix(suite)]).fetchall()
+        rows = cursor.execute(QUERY, [_like_prefix(suite)]).fetchall()
     finally:
         cursor.close()
     wanted = set(node_ids)

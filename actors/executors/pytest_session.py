@@ -23,6 +23,7 @@ import logging
 import os
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,7 @@ from actors.executors.base import (
 )
 from actors.executors.pytest_process import PytestProcess, default_python, describe_exit
 from mesh.testrun.bundle import BundleCache, BundleError
-from mesh.testrun.reports import category
+from mesh.testrun.reports import category, mesh_report
 from transports.address import parse_address
 from transports.protocol import TestBundleChunk, TestBundleRequest, TestHello, TestReports, TestWork
 
@@ -48,6 +49,7 @@ RESEND_S = 0.5  # unacknowledged report batches go again after this long
 OWNER_TIMEOUT_S = 60.0  # the run's owner said nothing for this long: the run is over for us
 # the owner must answer within about 3 s before pytest starts
 PROBE_TRIES, PROBE_WAIT_S = 6, 0.5
+OWNER_TRIES = int(OWNER_TIMEOUT_S / REPLY_TIMEOUT_S)
 FLUSH_S = 0.03  # reports wait at most this long to be batched
 KEEPALIVE_S = 1.0
 FEED_MAX = 32  # tests handed to the pytest process per command, at most
@@ -139,6 +141,7 @@ class Lease:
         self.crashes_without_progress = 0
         self.revoked: list[str] = []  # given back to the owner, to report in the next batch
         self.revoked_due = False
+        self.deferred: list[Any] = []  # messages that came while waiting for an answer (`_ask`)
 
     # --- the whole lease ---------------------------------------------------------------------
 
@@ -153,6 +156,9 @@ class Lease:
                   time.monotonic() - t0)
         await self._hello(ids, requirements, errors)
         log.debug("lease %s: hello answered after %.3f s", self.attempt_id, time.monotonic() - t0)
+        for msg in self.deferred:  # what came while we waited for the owner (e.g. pytest died)
+            await self._handle(msg, bundle)
+        self.deferred.clear()
         while not (self.done and not self.queue and not self.fed and self.idle):
             self._feed()
             self._maybe_send()
@@ -186,30 +192,36 @@ class Lease:
         elif isinstance(msg, _Exited) and msg.proc is self.proc:
             await self._on_exit(bundle)
 
+    async def _ask(self, request: Any, answers: Callable[[Any], bool], tries: int, wait_s: float) -> Any:
+        """Send `request` to the run's owner until a message `answers` accepts comes back (None
+        after `tries` sends); anything else that arrives meanwhile waits for the main loop."""
+        for _ in range(tries):
+            self.messenger.send(self.owner, request)
+            deadline = time.monotonic() + wait_s
+            while (msg := await self._get(deadline - time.monotonic())) is not None:
+                if answers(msg):
+                    self.last_owner = time.monotonic()
+                    return msg
+                self.deferred.append(msg)
+        return None
+
     async def _probe_owner(self) -> None:
         """Ask the run's owner for an empty slice of the bundle: it answers while the run lives."""
         bundle = self.request.config["bundle"]
         probe = TestBundleRequest(self.run_id, self.attempt_id, bundle, 0, 0)
-        for _ in range(PROBE_TRIES):
-            self.messenger.send(self.owner, probe)
-            deadline = time.monotonic() + PROBE_WAIT_S
-            while (msg := await self._get(deadline - time.monotonic())) is not None:
-                if isinstance(msg, TestBundleChunk) and msg.bundle == bundle:
-                    self.last_owner = time.monotonic()
-                    return
-        raise LeaseFailed(f"the mesh test process at {self.owner} is gone (its run is over)")
+        if await self._ask(probe, lambda m: isinstance(m, TestBundleChunk) and m.bundle == bundle,
+                           PROBE_TRIES, PROBE_WAIT_S) is None:
+            raise LeaseFailed(f"the mesh test process at {self.owner} is gone (its run is over)")
 
     async def _fetch(self, offset: int, length: int) -> tuple[int, bytes]:
         bundle = self.request.config["bundle"]
         request = TestBundleRequest(self.run_id, self.attempt_id, bundle, offset, length)
-        for _ in range(int(OWNER_TIMEOUT_S / REPLY_TIMEOUT_S)):
-            self.messenger.send(self.owner, request)
-            deadline = time.monotonic() + REPLY_TIMEOUT_S
-            while (msg := await self._get(deadline - time.monotonic())) is not None:
-                if isinstance(msg, TestBundleChunk) and msg.bundle == bundle and msg.offset == offset:
-                    self.last_owner = time.monotonic()
-                    return msg.total, msg.data
-        raise LeaseFailed(f"the mesh test process at {self.owner} did not send the code bundle")
+        chunk = await self._ask(
+            request, lambda m: isinstance(m, TestBundleChunk) and m.bundle == bundle and m.offset == offset,
+            OWNER_TRIES, REPLY_TIMEOUT_S)
+        if chunk is None:
+            raise LeaseFailed(f"the mesh test process at {self.owner} did not send the code bundle")
+        return chunk.total, chunk.data
 
     async def _start_pytest(self, bundle: Path) -> tuple[list[str], dict[str, Any], list[Any]]:
         c = self.request.config
@@ -265,26 +277,17 @@ class Lease:
 
         hello = TestHello(self.run_id, self.attempt_id, self.request.task_id, self.worker, capabilities(),
                           tuple(ids), requirements, tuple(errors))
-        for _ in range(int(OWNER_TIMEOUT_S / REPLY_TIMEOUT_S)):
-            self.messenger.send(self.owner, hello)
-            deadline = time.monotonic() + REPLY_TIMEOUT_S
-            while (msg := await self._get(deadline - time.monotonic())) is not None:
-                if isinstance(msg, TestWork):
-                    self._on_work(msg)
-                    return
-                elif isinstance(msg, _Event | _Exited):
-                    self.inbox.put_nowait(msg)  # pytest events wait for the main loop
-                    await asyncio.sleep(0.01)
-        raise LeaseFailed(f"the mesh test process at {self.owner} did not answer")
+        work = await self._ask(hello, lambda m: isinstance(m, TestWork), OWNER_TRIES, REPLY_TIMEOUT_S)
+        if work is None:
+            raise LeaseFailed(f"the mesh test process at {self.owner} did not answer")
+        self._on_work(work)
 
     def _on_event(self, event: dict[str, Any]) -> None:
         kind = event.get("t")
         if kind == "done":
             nodeid = event["id"]
-            reports = event["r"] or [{
-                "nodeid": nodeid, "when": "call", "outcome": "failed", "category": "error", "wasxfail": None,
-                "duration_s": 0.0, "sections": [], "location": [nodeid.split("::")[0], None, nodeid],
-                "longrepr": "pytest ran this test's protocol but reported nothing for it"}]
+            reports = event["r"] or [
+                mesh_report(nodeid, "error", "pytest ran this test's protocol but reported nothing for it")]
             reports[-1]["last"] = True  # the test is over, teardown report or not
             for report in reports:
                 self._report(report)
@@ -346,9 +349,7 @@ class Lease:
         await self._start_pytest(bundle)
 
     def _synthetic(self, nodeid: str, cat: str, text: str) -> None:
-        self._report({"nodeid": nodeid, "when": "call", "outcome": "failed", "wasxfail": None,
-                      "category": cat, "duration_s": time.monotonic() - self.running_since,
-                      "longrepr": text, "sections": [], "location": [nodeid.split("::")[0], None, nodeid]})
+        self._report(mesh_report(nodeid, cat, text, duration_s=time.monotonic() - self.running_since))
 
     def _check_timeout(self) -> None:
         if self.timeout_s and self.running not in (None, self.timed_out) and self.proc is not None:

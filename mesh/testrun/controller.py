@@ -24,10 +24,11 @@ from typing import Any
 from mesh.client import MeshClient, MeshError
 from mesh.tasks.fields import Issues
 from mesh.tasks.requirements import Requirements, parse_requirements
+from mesh.tasktable import TERMINAL
 from mesh.testrun.bundle import Bundle
 from mesh.testrun.leases import LeaseState, RunOptions, RunResult, choose_steal
 from mesh.testrun.plan import Plan
-from mesh.testrun.reports import Report
+from mesh.testrun.reports import Report, mesh_report
 from transports.protocol import (
     TestBundleChunk,
     TestBundleRequest,
@@ -42,7 +43,6 @@ from transports.zmq_transport import Origin, ZmqTransport
 log = logging.getLogger("mesh.test")
 
 WATCH_EVERY_S = 0.5  # how often the leases' task states are read from the mesh
-TERMINAL = frozenset({"completed", "failed", "timed_out", "cancelled", "upstream_failed"})
 LEASE_TIMEOUT_S = 7 * 24 * 3600.0
 STEALING_MODES = ("load", "duration")  # loadfile/loadscope units must stay whole
 REVOKE_RETRY_S = 1.0  # a steal request unanswered this long may be asked again
@@ -256,9 +256,7 @@ class RunController:
 
     def _unrunnable(self, node_ids: list[str], why: str) -> None:
         for nodeid in node_ids:
-            self._accept(None, {"nodeid": nodeid, "when": "setup", "outcome": "failed", "category": "error",
-                                "wasxfail": None, "duration_s": 0.0, "longrepr": why, "sections": [],
-                                "location": [nodeid.split("::")[0], None, nodeid], "worker": ""})
+            self._accept(None, mesh_report(nodeid, "error", why, when="setup"))
         self._check_done()
 
     def _can_run(self, lease: LeaseState) -> Callable[[str], bool]:
@@ -408,11 +406,9 @@ class RunController:
         if why == "lost":
             why = "the worker was lost (it stopped heartbeating)"
         if lease.running and lease.running not in self.finished:
-            self._accept(None, {"nodeid": lease.running, "when": "call", "outcome": "failed",
-                                "category": "error", "wasxfail": None, "duration_s": 0.0, "sections": [],
-                                "location": [lease.running.split("::")[0], None, lease.running],
-                                "worker": lease.worker,
-                                "longrepr": f"worker {lease.worker} died while running this test: {why}"})
+            self._accept(None, mesh_report(lease.running, "error",
+                                           f"worker {lease.worker} died while running this test: {why}",
+                                           worker=lease.worker))
         back = [n for n in lease.inflight if n not in self.finished]
         lease.inflight.clear()
         if self.plan is not None and back:

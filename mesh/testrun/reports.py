@@ -56,16 +56,15 @@ def category(report: Report) -> str | None:
     return None
 
 
+def mesh_report(nodeid: str, category: str, text: str, *, when: str = "call", worker: str = "",
+                duration_s: float = 0.0) -> Report:
+    """A report mesh makes itself (a crash, a timeout, a test no worker can run): `category`
+    says how it counts, `text` why."""
+    return {"nodeid": nodeid, "when": when, "outcome": "failed", "wasxfail": None, "category": category,
+            "duration_s": duration_s, "longrepr": text, "message": text, "sections": [],
+            "location": [nodeid.split("::")[0], None, nodeid], "worker": worker}
+
+
 def counts(reports: Iterable[Report]) -> Counter[str]:
     """Category -> number of phase reports in it, as pytest's summary line counts."""
     return Counter(c for c in map(category, reports) if c is not None)
-
-
-def outcomes_by_test(reports: Iterable[Report]) -> dict[str, list[str]]:
-    """nodeid -> the categories its reports count as, in arrival order (for comparing runs)."""
-    out: dict[str, list[str]] = {}
-    for report in reports:
-        c = category(report)
-        if c is not None:
-            out.setdefault(str(report["nodeid"]), []).append(c)
-    return out
