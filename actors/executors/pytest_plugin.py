@@ -1,13 +1,16 @@
 """A pytest plugin that writes one NDJSON line per finished test to the file named by the
 MESH_PYTEST_REPORT environment variable. Loaded in the test subprocess via
 `-p actors.executors.pytest_plugin`; each line is flushed when the test's teardown ends, so the
-lines of finished tests survive a kill mid-run. Imports nothing beyond the standard library."""
+lines of finished tests survive a kill mid-run. Imports only the standard library and mesh's
+pure report rules (the package root is on the test process's PYTHONPATH)."""
 
 from __future__ import annotations
 
 import json
 import os
 from typing import IO, Any
+
+from mesh.testrun.reports import category
 
 REPORT_ENV = "MESH_PYTEST_REPORT"
 LONGREPR_LIMIT_ENV = "MESH_PYTEST_LONGREPR_LIMIT"
@@ -55,20 +58,10 @@ def pytest_unconfigure(config: Any) -> None:
 
 
 def _phase_outcome(report: Any) -> str:
-    """The outcome one phase (setup, call, teardown) says the test had."""
-    wasxfail = hasattr(report, "wasxfail")
-    if report.when == "call":
-        if report.passed:
-            return "xpassed" if wasxfail else "passed"
-        if report.skipped:
-            return "xfailed" if wasxfail else "skipped"
-        return "failed"
-    # setup / teardown
-    if report.skipped:
-        return "xfailed" if wasxfail else "skipped"
-    if report.failed:
-        return "error"
-    return "passed"
+    """What one phase (setup, call, teardown) says the test had, counted as pytest counts it
+    (`mesh.testrun.reports.category`); a passing setup or teardown says "passed"."""
+    phase = {"when": report.when, "outcome": report.outcome, "wasxfail": getattr(report, "wasxfail", None)}
+    return category(phase) or "passed"
 
 
 def pytest_runtest_logreport(report: Any) -> None:

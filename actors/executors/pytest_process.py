@@ -13,11 +13,11 @@ import contextlib
 import json
 import os
 import signal
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from actors.executors.process import signal_name
 from actors.executors.pytest_plugins.mesh_session import CMD_FD_ENV, OUT_FD_ENV
 
 PLUGIN_DIR = Path(__file__).resolve().parent / "pytest_plugins"
@@ -130,12 +130,5 @@ def describe_exit(status: int | None) -> str:
     if status is None:
         return "vanished"
     if status < 0:
-        try:
-            return f"died with {signal.Signals(-status).name}"
-        except ValueError:
-            return f"died with signal {-status}"
+        return f"died with {signal_name(status)}"
     return f"exited with code {status}"
-
-
-def default_python() -> str:
-    return sys.executable

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sys
 import time
 from collections import deque
 from collections.abc import Callable
@@ -36,7 +37,7 @@ from actors.executors.base import (
     ExecutorError,
     build_env,
 )
-from actors.executors.pytest_process import PytestProcess, default_python, describe_exit
+from actors.executors.pytest_process import PytestProcess, describe_exit
 from mesh.testrun.bundle import BundleCache, BundleError
 from mesh.testrun.reports import category, mesh_report
 from transports.address import parse_address
@@ -231,7 +232,7 @@ class Lease:
             old = env.get("PYTHONPATH")
             env["PYTHONPATH"] = os.pathsep.join(extra + ([old] if old else []))
         log_path = self.request.work_dir / ".mesh-logs" / f"pytest-{self.attempt_id}.log"
-        proc = PytestProcess(python=c.get("python") or default_python(), args=list(c.get("args") or []),
+        proc = PytestProcess(python=c.get("python") or sys.executable, args=list(c.get("args") or []),
                              cwd=bundle, env=env, log_path=log_path)
         self.proc = proc
         await proc.start()
