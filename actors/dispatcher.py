@@ -25,6 +25,7 @@ from actors import test_history
 from actors.dispatch_clients import ClientApi
 from actors.dispatch_workers import WorkerApi
 from actors.results_writer import FLUSH_ROWS, FLUSH_S, ResultsWriter
+from mesh.hardware import matchable
 from mesh.raft import ProposalDropped
 from mesh.replica import NotLeaderError
 from mesh.scheduler import schedule
@@ -150,7 +151,7 @@ class Dispatcher(WorkerApi, ClientApi):
         return {"task_counts": self.table.counts(),
                 "workers": [{"worker_id": w["id"], "status": w["status"], "slots": w["slots"],
                              "running": len(w["running"]), "address": w["address"],
-                             "capabilities": test_history.trimmed_capabilities(w.get("capabilities"))}
+                             "capabilities": matchable(w.get("capabilities"))}
                             for w in workers],
                 "results_db": str(self.writer.path), "results_rows": self.writer.rows_written}
 

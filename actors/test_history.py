@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from transports.errors import ErrorCode
 from transports.protocol import ErrorReply, TestDurationsReply, TestDurationsRequest
@@ -70,10 +70,3 @@ def install(node: Node, writer: ResultsWriter) -> None:
         node.transport.reply(origin, TestDurationsReply(durations), corr_id)
 
     node.register(TestDurationsRequest, on_request)
-
-
-def trimmed_capabilities(caps: dict[str, Any] | None) -> dict[str, Any]:
-    """What requirement matching reads from a worker's capabilities (no CPU flag lists)."""
-    caps = caps or {}
-    return {k: caps[k] for k in ("hostname", "hardware", "memory_gb", "cuda", "rocm", "browsers",
-                                 "device_type") if k in caps}

@@ -213,3 +213,11 @@ def detect_capabilities() -> dict[str, Any]:
 def capabilities() -> dict[str, Any]:
     """The machine's capabilities, detected on first call and cached for the process."""
     return detect_capabilities()
+
+
+def matchable(caps: dict[str, Any] | None) -> dict[str, Any]:
+    """The capabilities requirement matching reads (`mesh.tasks.requirements`), without the CPU
+    flag lists: what `mesh status` shows of each worker."""
+    caps = caps or {}
+    return {k: caps[k] for k in ("hostname", "hardware", "memory_gb", "cuda", "rocm", "browsers",
+                                 "device_type") if k in caps}
