@@ -17,6 +17,7 @@ def read_version() -> str:
 RUNTIME = [
     "pyzmq>=26",
     "msgpack>=1.0",
+    "orjson>=3.8",
     "uvloop>=0.19",
     "sqlite-utils>=3.36",
     "duckdb>=1.1",

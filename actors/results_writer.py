@@ -2,14 +2,14 @@
 outcomes, benchmark measurements, metric samples and workers.
 
 The task table's events (drained after each applied entry) are turned into rows and written in
-bulk every `FLUSH_S` or `FLUSH_ROWS`, never row by row. The store's writes are upserts keyed by
-task and attempt id, so replaying the log after a restart (or installing a snapshot) writes
-nothing twice.
+bulk every `FLUSH_S` or `FLUSH_ROWS`, never row by row. JSON columns hold the applied dicts
+themselves (never changed once applied); the writing thread serialises them. The store's writes
+are upserts keyed by task and attempt id, so replaying the log after a restart (or installing a
+snapshot) writes nothing twice.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -52,7 +52,7 @@ class ResultsWriter:
         spec = table.spec(d["task_id"]) or {}
         self._tasks.append({"task_id": d["task_id"], "name": d.get("name"), "type": d.get("type"),
                             "priority": d.get("priority"), "status": d.get("status"),
-                            "submitted_at": d.get("at"), "spec": json.dumps(spec, default=str)})
+                            "submitted_at": d.get("at"), "spec": spec})
 
     def _on_task_queued(self, d: dict[str, Any], table: TaskTable) -> None:
         self._tasks.append({"task_id": d["task_id"], "status": "queued"})
@@ -73,9 +73,10 @@ class ResultsWriter:
     def _on_attempt_finished(self, d: dict[str, Any], table: TaskTable) -> None:
         result = d.get("result") or {}
         base = {"task_id": d["task_id"], "attempt_id": d["attempt_id"], "worker_id": d.get("worker_id")}
-        self._attempts.append({**base, "finished_at": d.get("at"), "outcome": d.get("outcome"),
+        self._attempts.append({**base, "started_at": d.get("started_at"), "finished_at": d.get("at"),
+                               "outcome": d.get("outcome"),
                                "exit_code": result.get("exit_code"), "error": result.get("error"),
-                               "result": json.dumps(result, default=str)})
+                               "result": result})
         at = d.get("at")
         for test in result.get("test_outcomes") or []:
             self._tests.append({**base, "nodeid": test.get("nodeid"), "outcome": test.get("outcome"),
@@ -113,7 +114,7 @@ class ResultsWriter:
         caps = worker["capabilities"] if worker else {}
         self._workers.append({"worker_id": d["worker_id"], "hostname": caps.get("hostname"),
                               "hardware": caps.get("hardware"), "device_type": caps.get("device_type"),
-                              "capabilities": json.dumps(caps, default=str) if caps else None,
+                              "capabilities": caps or None,
                               "first_seen": d.get("at"), "last_seen": d.get("at")})
 
     def take(self) -> list[list[dict[str, Any]]] | None:

@@ -6,6 +6,9 @@ the leader goes quiet it registers again with whoever leads next, reporting its 
 so a coordinator failover neither loses nor repeats work. Every message is keyed by attempt id:
 a RunTask received twice starts one process; a result is resent until the leader says it is
 committed.
+
+A start is reported `START_REPORT_DELAY_S` after the attempt arrives, and only if it is still
+running then: a short attempt's result says it started, so it costs the leader no START entry.
 """
 
 from __future__ import annotations
@@ -47,6 +50,10 @@ log = logging.getLogger("mesh.worker")
 
 QUIET_INTERVALS = 3  # heartbeats without an answer before the worker looks for a new leader
 RESEND_S = 1.0  # unacknowledged results are sent again this often
+# An attempt still running this long after it arrived is reported started (assigned -> running);
+# one that finished sooner is not: its result implies the start. Well under the leader's 1 s
+# resend of unconfirmed RunTasks, which the worker ignores for attempts it already runs.
+START_REPORT_DELAY_S = 0.05
 
 
 class WorkerRole:
@@ -67,6 +74,7 @@ class WorkerRole:
         self._unacked: dict[str, tuple[TaskFinished, float]] = {}
         self._finished: dict[str, float] = {}  # attempt id -> when acknowledged (dedup of RunTask)
         self._outbox: list[TaskFinished] = []  # results of this loop turn, sent together at its end
+        self._unreported: list[str] = []  # attempts arrived but not yet reported started
         self._loop_task: asyncio.Task[None] | None = None
         self._inboxes: dict[str, asyncio.Queue[Any]] = {}  # attempt id -> messages from a run's owner
 
@@ -177,9 +185,11 @@ class WorkerRole:
         self._on_runs(origin, corr_id, RunTasks((msg,)))
 
     def _on_runs(self, origin: Origin, corr_id: int, msg: RunTasks) -> None:
-        """Start every attempt not already known; one TaskStarted names all that started."""
+        """Start every attempt not already known; those still running `START_REPORT_DELAY_S`
+        later are reported in one TaskStarted."""
         leader = origin.peer or self.leader
-        started = []
+        loop = asyncio.get_running_loop()
+        report_later = False
         for run in msg.runs:
             attempt_id = run.attempt_id
             if attempt_id in self._running:
@@ -190,12 +200,19 @@ class WorkerRole:
                     self._send(leader, pending[0])
                 continue
             cancel = asyncio.Event()
-            task = asyncio.get_running_loop().create_task(self._run(run, cancel),
-                                                          name=f"attempt-{attempt_id}")
+            task = loop.create_task(self._run(run, cancel), name=f"attempt-{attempt_id}")
             self._running[attempt_id] = (task, cancel)
-            started.append(attempt_id)
-        if leader and started:
-            self._send(leader, TaskStarted(self.node.node_id, tuple(started)))
+            report_later = report_later or not self._unreported
+            self._unreported.append(attempt_id)
+        if report_later:
+            loop.call_later(START_REPORT_DELAY_S, self._report_started)
+
+    def _report_started(self) -> None:
+        """Report the attempts that arrived a delay ago and are still running (one frame)."""
+        arrived, self._unreported = self._unreported, []
+        running = tuple(a for a in arrived if a in self._running)
+        if running and self.leader:
+            self._send(self.leader, TaskStarted(self.node.node_id, running))
 
     async def _run(self, msg: RunTask, cancel: asyncio.Event) -> None:
         request = ExecutionRequest(msg.task_id, msg.attempt_id, msg.type, _as_json(msg.config), msg.timeout_s,

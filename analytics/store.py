@@ -23,6 +23,7 @@ from typing import Any
 
 import duckdb
 import numpy as np
+import orjson
 
 from analytics.schema import (
     ATTEMPTS,
@@ -74,6 +75,15 @@ def _timestamp(value: Any) -> np.datetime64:
     raise TypeError(f"cannot read {value!r} as a timestamp")
 
 
+def json_text(value: Any) -> str:
+    """`value` as JSON text for a JSON column (orjson; json for what orjson refuses, such as
+    non-string keys or integers past 64 bits). Anything else JSON lacks is written as str()."""
+    try:
+        return orjson.dumps(value, default=str).decode()
+    except TypeError:
+        return json.dumps(value, default=str)
+
+
 def _column(values: Sequence[Any] | np.ndarray, sql_type: str) -> np.ndarray:
     """One table column as the numpy array DuckDB scans fastest."""
     if sql_type == "TIMESTAMP":
@@ -85,7 +95,7 @@ def _column(values: Sequence[Any] | np.ndarray, sql_type: str) -> np.ndarray:
         return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
     out = np.empty(len(values), dtype=object)
     if sql_type == "JSON":
-        out[:] = [v if v is None or isinstance(v, str) else json.dumps(v, default=str) for v in values]
+        out[:] = [v if v is None or isinstance(v, str) else json_text(v) for v in values]
     elif sql_type == "INTEGER":
         out[:] = [None if v is None or v != v else int(v) for v in values]
     elif sql_type.endswith("[]"):

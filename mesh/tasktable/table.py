@@ -47,6 +47,16 @@ def _check_now(now: Any) -> float:
     return float(now)
 
 
+def _started_before(attempt: Attempt, result: Mapping[str, Any], now: float) -> float:
+    """When an attempt that never reported its start began: `now` less the duration the worker
+    measured, not before it was assigned (deterministic: every replica computes the same)."""
+    duration = result.get("duration_s")
+    if not isinstance(duration, int | float) or isinstance(duration, bool) \
+            or not math.isfinite(duration) or duration < 0:
+        return now
+    return max(attempt.assigned_at, now - float(duration))
+
+
 def _items(value: Any) -> Sequence[Any]:
     return value if isinstance(value, list | tuple) else ()
 
@@ -187,6 +197,8 @@ class TaskTable(TaskStore):
     def finish(self, results: list[tuple[str, str, dict[str, Any]]], now: float) -> list[str]:
         """Record (attempt_id, outcome, result) once per attempt; returns the attempt ids accepted.
 
+        An attempt that finished before its start was reported (workers report starts late, and
+        only for attempts still running) gets its start from the result's duration.
         A finish for an attempt that already ended (duplicate, late after a loss or a cancel) is
         ignored. `completed` completes the task and readies its dependents; `failed`, `timed_out`
         and `error` spend one retry (requeued after the retry delay) or end the task and fail its
@@ -206,6 +218,8 @@ class TaskTable(TaskStore):
             if not isinstance(result, Mapping):
                 continue
             kind = AttemptOutcome(outcome)
+            if attempt.started_at is None:
+                attempt.started_at = _started_before(attempt, result, now)
             self._end_attempt(attempt, kind, dict(result), now)
             self._after_attempt(self._tasks[attempt.task_id], attempt, kind, now)
             accepted.append(attempt_id)
@@ -305,7 +319,7 @@ class TaskTable(TaskStore):
             task.current = None
         self._emit(EventKind.ATTEMPT_FINISHED, attempt_id=attempt.id, task_id=attempt.task_id,
                    worker_id=attempt.worker_id, number=attempt.number, outcome=outcome.value,
-                   result=result, at=now)
+                   result=result, started_at=attempt.started_at, at=now)
 
     def _requeue(self, task: Task, not_before: float, reason: str) -> None:
         task.not_before = not_before

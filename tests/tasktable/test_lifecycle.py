@@ -41,6 +41,22 @@ def test_a_finish_without_start_is_accepted() -> None:
     assert status(table, "t1") == "completed"
 
 
+def test_a_finish_without_start_dates_the_start_from_the_measured_duration() -> None:
+    """Workers report a start only for attempts still running a moment after they arrive, so a
+    short attempt's start comes from its result: finish time less duration, never before it
+    was assigned, the finish time when the duration is missing or nonsense."""
+    table = table_with_worker(slots=4)
+    table.submit([spec(str(i)) for i in range(4)], ["t1", "t2", "t3", "t4"], now=0.0)
+    table.assign([("t1", "w1", "a1"), ("t2", "w1", "a2"), ("t3", "w1", "a3"), ("t4", "w1", "a4")], now=1.0)
+    table.finish([("a1", "completed", {"duration_s": 0.25}), ("a2", "completed", {"duration_s": 9.0}),
+                  ("a3", "failed", {"duration_s": float("nan")}), ("a4", "completed", {"duration_s": True})],
+                 now=2.0)
+    started = {a: table.attempt(a)["started_at"] for a in ("a1", "a2", "a3", "a4")}  # type: ignore[index]
+    assert started == {"a1": 1.75, "a2": 1.0, "a3": 2.0, "a4": 2.0}
+    finished = [d for kind, d in table.drain_events() if kind == EventKind.ATTEMPT_FINISHED]
+    assert [d["started_at"] for d in finished] == [1.75, 1.0, 2.0, 2.0]
+
+
 def test_dependency_chain_runs_in_order() -> None:
     table = table_with_worker()
     table.submit([spec("a"), spec("b", deps=["t1"]), spec("c", deps=["t2"])], ["t1", "t2", "t3"], now=0.0)
