@@ -70,7 +70,8 @@ class ClientApi:
         order = topological_order(specs)
         dicts = []
         for i in order:
-            d = specs[i].to_dict()  # the normalised form replicas store without validating again
+            # the normalised form replicas store without validating again; only packed below
+            d = specs[i].to_dict(copy_config=False)
             if deps[i]:
                 d["dependencies"] = list(deps[i])
             else:

@@ -64,13 +64,14 @@ class TaskSpec:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     dependencies: tuple[str, ...] = ()
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain dicts, lists, strings and numbers, in the submission format."""
+    def to_dict(self, *, copy_config: bool = True) -> dict[str, Any]:
+        """Plain dicts, lists, strings and numbers, in the submission format. With
+        `copy_config=False` the config is this spec's own (for a caller that only serialises it)."""
         out: dict[str, Any] = {"type": self.type.value}
         if self.name is not None:
             out["name"] = self.name
         out["priority"] = self.priority
-        out["config"] = copy.deepcopy(self.config)
+        out["config"] = copy.deepcopy(self.config) if copy_config else self.config
         requirements = self.requirements.to_dict()
         if requirements:
             out["requirements"] = requirements

@@ -130,21 +130,24 @@ def _parse_one(issues: Issues, path: str, value: Any,
     return TaskSpec(task_type, config, name, priority, requirements, timeout, retry, dependencies), node
 
 
+# pytest_session is accepted but not advertised: `mesh test` makes those tasks itself
+_ADVERTISED = ", ".join(t.value for t in SUPPORTED_TYPES if t is not TaskType.PYTEST_SESSION)
+_BY_VALUE = {t.value: t for t in SUPPORTED_TYPES}
+
+
 def _task_type(issues: Issues, path: str, data: dict[str, Any]) -> TaskType | None:
+    raw = data.get("type")
+    found = _BY_VALUE.get(raw) if isinstance(raw, str) else None
+    if found is not None:
+        return found
     where = child(path, "type")
-    # pytest_session is accepted but not advertised: `mesh test` makes those tasks itself
-    supported = ", ".join(t.value for t in SUPPORTED_TYPES if t is not TaskType.PYTEST_SESSION)
     if "type" not in data:
-        issues.add(where, f"required: one of {supported}")
-        return None
-    raw = data["type"]
-    if raw == TaskType.MULTI_DEVICE_ORCHESTRATION.value:
-        issues.add(where, f"multi_device_orchestration tasks are not yet supported; use one of {supported}")
-        return None
-    if not isinstance(raw, str) or raw not in {t.value for t in SUPPORTED_TYPES}:
-        issues.expected(where, f"one of {supported}", raw)
-        return None
-    return TaskType(raw)
+        issues.add(where, f"required: one of {_ADVERTISED}")
+    elif raw == TaskType.MULTI_DEVICE_ORCHESTRATION.value:
+        issues.add(where, f"multi_device_orchestration tasks are not yet supported; use one of {_ADVERTISED}")
+    else:
+        issues.expected(where, f"one of {_ADVERTISED}", raw)
+    return None
 
 
 def _retry_policy(issues: Issues, path: str, value: Any) -> RetryPolicy | None:
