@@ -43,7 +43,6 @@ class ClientApi:
         coord: CoordinatorRole
         node: Node
         changed: asyncio.Event
-        _held: dict[str, int]
         _placing: set[str]
         _open_submits: int
         table: Any
@@ -51,6 +50,7 @@ class ClientApi:
 
         def _not_leader(self, origin: Origin, corr_id: int) -> bool: ...
         def _propose_assign(self, plan: list[tuple[str, str]], now: float) -> None: ...
+        def _claimed(self) -> dict[str, int]: ...
 
     def _on_submit(self, origin: Origin, corr_id: int, msg: SubmitTasksRequest) -> None:
         if self._not_leader(origin, corr_id):
@@ -97,7 +97,7 @@ class ClientApi:
             return
         incoming = [(task_id, spec.priority, spec.requirements) for task_id, spec, deps in tasks
                     if all((self.table.task_status(d) or "") == "completed" for d in deps)]
-        plan = schedule(self.table, now, held=self._held, placing=self._placing, incoming=incoming)
+        plan = schedule(self.table, now, held=self._claimed(), placing=self._placing, incoming=incoming)
         self._propose_assign(plan, now)
         placed = {task_id for task_id, _ in plan}
         if len(placed.intersection(t for t, _, _ in incoming)) < len(tasks):

@@ -70,6 +70,10 @@ class Dispatcher(WorkerApi, ClientApi):
         self._held: dict[str, int] = {}
         self._placing: set[str] = set()
         self._open_submits = 0  # submissions in flight with tasks not placed at submit time
+        # Slots that FINISH batches proposed but not applied yet will free, per worker: the next
+        # plan may fill them in an ASSIGN that shares the FINISH's fsync (the table refuses an
+        # assignment to a worker still full when it is applied, and it is planned again).
+        self._releasing: dict[str, int] = {}
         self._starts: list[str] = []
         self._finishes: dict[str, tuple[TaskFinished, Origin]] = {}
         self._finishing: set[str] = set()
@@ -206,9 +210,18 @@ class Dispatcher(WorkerApi, ClientApi):
             return None
         return fut
 
+    def _claimed(self) -> dict[str, int]:
+        """Slots per worker taken by assignments in flight, less those finishes in flight free."""
+        if not self._releasing:
+            return self._held
+        claimed = dict(self._held)
+        for worker_id, n in self._releasing.items():
+            claimed[worker_id] = claimed.get(worker_id, 0) - n
+        return claimed
+
     def _schedule(self) -> None:
         now = time.time()
-        self._propose_assign(schedule(self.table, now, held=self._held, placing=self._placing), now)
+        self._propose_assign(schedule(self.table, now, held=self._claimed(), placing=self._placing), now)
 
     def _propose_assign(self, plan: list[tuple[str, str]], now: float) -> None:
         """Propose one ASSIGN for `plan`; its slots stay held until it is applied. RunTask goes
@@ -273,11 +286,25 @@ class Dispatcher(WorkerApi, ClientApi):
             if fut is None:
                 return
             self._finishing.update(batch)
-            fut.add_done_callback(partial(self._finished_committed, batch))
+            freeing: dict[str, int] = {}
+            for attempt_id in batch:
+                attempt = self.table.attempt_record(attempt_id)
+                if attempt is not None and attempt.outcome is None:
+                    freeing[attempt.worker_id] = freeing.get(attempt.worker_id, 0) + 1
+            for worker_id, n in freeing.items():
+                self._releasing[worker_id] = self._releasing.get(worker_id, 0) + n
+            self._needs_schedule = True  # what this batch frees can be planned into its fsync
+            fut.add_done_callback(partial(self._finished_committed, batch, freeing))
 
-    def _finished_committed(self, batch: dict[str, tuple[TaskFinished, Origin]],
+    def _finished_committed(self, batch: dict[str, tuple[TaskFinished, Origin]], freeing: dict[str, int],
                             fut: asyncio.Future[bytes]) -> None:
         self._finishing.difference_update(batch)
+        for worker_id, n in freeing.items():
+            left = self._releasing.get(worker_id, 0) - n
+            if left > 0:
+                self._releasing[worker_id] = left
+            else:
+                self._releasing.pop(worker_id, None)
         if fut.exception() is not None:
             return  # not committed: the workers resend, the next leader records them
         assert self.node.transport is not None

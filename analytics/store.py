@@ -75,6 +75,13 @@ def _timestamp(value: Any) -> np.datetime64:
     raise TypeError(f"cannot read {value!r} as a timestamp")
 
 
+def _epoch_seconds(values: Sequence[Any] | np.ndarray) -> np.ndarray | None:
+    """`values` as float64 epoch seconds (None -> NaN), or None if any is not a plain number."""
+    if not all(v is None or type(v) is float or type(v) is int for v in values):
+        return None
+    return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+
+
 def json_text(value: Any) -> str:
     """`value` as JSON text for a JSON column (orjson; json for what orjson refuses, such as
     non-string keys or integers past 64 bits). Anything else JSON lacks is written as str()."""
@@ -89,6 +96,12 @@ def _column(values: Sequence[Any] | np.ndarray, sql_type: str) -> np.ndarray:
     if sql_type == "TIMESTAMP":
         if isinstance(values, np.ndarray) and values.dtype.kind == "M":
             return values.astype("datetime64[us]")
+        epochs = _epoch_seconds(values)
+        if epochs is not None:  # the common case: all epoch seconds (or None), converted at once
+            missing = np.isnan(epochs)
+            micros = np.rint(np.where(missing, 0.0, epochs) * 1e6).astype(np.int64).astype("datetime64[us]")
+            micros[missing] = np.datetime64("NaT")
+            return micros
         return np.array([_timestamp(v) for v in values], dtype="datetime64[us]")
     if sql_type == "DOUBLE":
         # None -> NaN; DuckDB stores a NaN read from numpy as NULL.

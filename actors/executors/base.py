@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -54,8 +54,11 @@ class ExecutionResult:
     value: Any = None
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain data (dicts, lists, str, numbers, None) for msgpack."""
-        return asdict(self)
+        """Plain data (dicts, lists, str, numbers, None) for msgpack; shares the lists (a result
+        is sent once and dropped, so a deep copy would only cost time)."""
+        return {"outcome": self.outcome, "exit_code": self.exit_code, "duration_s": self.duration_s,
+                "error": self.error, "stdout_tail": self.stdout_tail, "stderr_tail": self.stderr_tail,
+                "test_outcomes": self.test_outcomes, "benchmark": self.benchmark, "value": self.value}
 
 
 class Messenger(Protocol):

@@ -193,3 +193,20 @@ def test_metric_columns_bulk_path_and_nulls() -> None:
         assert got["worker_id"][1] == "w2" and np.all(got["batch_size"] == 8) and got["model"][0] is None
         with pytest.raises(ValueError):
             store.insert_metrics_columns(ts=ts[:2], value=values[:3], metric="x")
+
+
+def test_timestamps_read_the_same_whether_a_batch_is_all_epoch_seconds_or_mixed() -> None:
+    """A batch of plain epoch seconds (what the results writer sends) takes a vectorised path;
+    it must store exactly what the per-value path stores, None and NaN as NULL."""
+    epochs = [1795979843.4476483, None, 0, 1.5, 1795979843.0000005, float("nan")]
+    mixed = [*epochs, "2026-01-02T03:04:05.000006"]
+    with ResultStore() as store:
+        store.insert_metrics([{"ts": t, "metric": "plain", "value": float(i)} for i, t in enumerate(epochs)])
+        store.insert_metrics([{"ts": t, "metric": "mixed", "value": float(i)} for i, t in enumerate(mixed)])
+        plain = store.query("SELECT ts FROM metrics WHERE metric = 'plain' ORDER BY value")["ts"]
+        other = store.query("SELECT ts FROM metrics WHERE metric = 'mixed' ORDER BY value")["ts"]
+    np.testing.assert_array_equal(plain, other[: len(epochs)])
+    assert plain[0] == np.datetime64("2026-11-29T19:17:23.447648", "us")
+    assert plain[3] == np.datetime64("1970-01-01T00:00:01.500000", "us")
+    assert np.isnat(plain[1]) and np.isnat(plain[5])
+    assert other[-1] == np.datetime64("2026-01-02T03:04:05.000006", "us")
