@@ -94,10 +94,12 @@ class CoordinatorRole:
         one-voter cluster."""
         assert self.dispatcher is not None
         node = self.node
-        replica = Replica(node.node_id, node.address, node.config.data_dir, self._send_raft, self.timing)
+        replica = Replica(node.node_id, node.address, node.config.data_dir, self._send_raft, self.timing,
+                          snapshot_every=node.config.snapshot_every)
         if found and replica.is_new:
             replica.bootstrap()
         replica.on_apply.append(self.dispatcher.on_applied)
+        replica.on_restore.append(partial(self.dispatcher.on_restored, replica))
         replica.start()
         return replica
 

@@ -27,7 +27,7 @@ from actors.dispatch_workers import WorkerApi
 from actors.results_writer import FLUSH_ROWS, FLUSH_S, ResultsWriter
 from mesh.hardware import matchable
 from mesh.raft import ProposalDropped
-from mesh.replica import NotLeaderError
+from mesh.replica import NotLeaderError, Replica
 from mesh.scheduler import schedule
 from mesh.state import Command, decode_result, encode_command
 from transports.protocol import (
@@ -142,11 +142,22 @@ class Dispatcher(WorkerApi, ClientApi):
         self._needs_schedule = True
         if self._was_leader:
             self._request_tick()
-        self.writer.add(events, self.table)
+        self.writer.add(events, self.table, replayed=index <= self.replica.recovered_through)
         self.changed.set()
         self.changed = asyncio.Event()
         if self.writer.pending >= FLUSH_ROWS:
             self._start_flush()
+
+    def on_restored(self, replica: Replica) -> None:
+        """`replica`'s table now comes from a snapshot (it may not be `self.replica` yet, at
+        start): derive its rows again, for what the results file may lack (a snapshot sent by
+        the leader, rows of the last second before a crash)."""
+        table = replica.state.tasks
+        table.drain_events()
+        self.writer.add(table.history_events(), table, replayed=True)
+        self._needs_schedule = True
+        self.changed.set()
+        self.changed = asyncio.Event()
 
     def _status(self) -> dict[str, Any]:
         if self.replica is None:

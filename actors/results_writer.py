@@ -5,7 +5,10 @@ The task table's events (drained after each applied entry) are turned into rows 
 bulk every `FLUSH_S` or `FLUSH_ROWS`, never row by row. JSON columns hold the applied dicts
 themselves (never changed once applied); the writing thread serialises them. The store's writes
 are upserts keyed by task and attempt id, so replaying the log after a restart (or installing a
-snapshot) writes nothing twice.
+snapshot) writes nothing twice. Rows from entries a restarted node applies again, and from a
+snapshot's table, are marked replayed: their appended rows (metric samples) are kept only for
+attempts the file does not hold finished yet. A write is one transaction, so a finished attempt
+in the file means every row derived from its finish is there too.
 """
 
 from __future__ import annotations
@@ -33,16 +36,25 @@ class ResultsWriter:
         self._bench: list[dict[str, Any]] = []
         self._metrics: list[dict[str, Any]] = []
         self._workers: list[dict[str, Any]] = []
+        # metric samples of replayed finishes, by attempt: written unless the file has that finish
+        self._replayed_metrics: list[tuple[str, dict[str, Any]]] = []
+        self._replaying = False
         self.rows_written = 0
         self.errors = 0
 
     @property
     def pending(self) -> int:
-        return sum(len(b) for b in (self._tasks, self._attempts, self._tests, self._bench,
-                                    self._metrics, self._workers))
+        return sum(len(b) for b in self._lists())
 
-    def add(self, events: list[tuple[str, dict[str, Any]]], table: TaskTable) -> None:
-        """Turn task-table events into rows; `table` (just applied) supplies specs and capabilities."""
+    def _lists(self) -> list[list[Any]]:
+        return [self._tasks, self._attempts, self._tests, self._bench, self._metrics, self._workers,
+                self._replayed_metrics]
+
+    def add(self, events: list[tuple[str, dict[str, Any]]], table: TaskTable, *,
+            replayed: bool = False) -> None:
+        """Turn task-table events into rows; `table` (just applied) supplies specs and capabilities.
+        `replayed`: the events may have been written before (see the module's docstring)."""
+        self._replaying = replayed
         for kind, data in events:
             handler = getattr(self, f"_on_{kind}", None)
             if handler is not None:
@@ -72,6 +84,7 @@ class ResultsWriter:
 
     def _on_attempt_finished(self, d: dict[str, Any], table: TaskTable) -> None:
         result = d.get("result") or {}
+        metrics: list[dict[str, Any]] = []
         base = {"task_id": d["task_id"], "attempt_id": d["attempt_id"], "worker_id": d.get("worker_id")}
         self._attempts.append({**base, "started_at": d.get("started_at"), "finished_at": d.get("at"),
                                "outcome": d.get("outcome"),
@@ -82,7 +95,7 @@ class ResultsWriter:
             self._tests.append({**base, "nodeid": test.get("nodeid"), "outcome": test.get("outcome"),
                                 "duration_s": test.get("duration_s"), "recorded_at": at})
             if test.get("duration_s") is not None:
-                self._metrics.append({"ts": at, "task_id": d["task_id"], "worker_id": d.get("worker_id"),
+                metrics.append({"ts": at, "task_id": d["task_id"], "worker_id": d.get("worker_id"),
                                       "task_type": "test", "metric": "test_duration_s",
                                       "value": float(test["duration_s"])})
         spec = table.spec(d["task_id"]) or {}
@@ -99,15 +112,19 @@ class ResultsWriter:
             for metric in ("latency_mean_ms", "latency_p50_ms", "latency_p99_ms", "throughput_per_s",
                            "peak_memory_mb"):
                 if row.get(metric) is not None:
-                    self._metrics.append({
+                    metrics.append({
                         "ts": at, "task_id": d["task_id"], "worker_id": d.get("worker_id"),
                         "task_type": "benchmark", "model": config.get("model"),
                         "hardware": row.get("hardware"), "batch_size": row.get("batch_size"),
                         "metric": metric, "value": float(row[metric])})
         if result.get("duration_s") is not None:
-            self._metrics.append({"ts": at, "task_id": d["task_id"], "worker_id": d.get("worker_id"),
-                                  "task_type": spec.get("type"), "metric": "task_duration_s",
-                                  "value": float(result["duration_s"])})
+            metrics.append({"ts": at, "task_id": d["task_id"], "worker_id": d.get("worker_id"),
+                            "task_type": spec.get("type"), "metric": "task_duration_s",
+                            "value": float(result["duration_s"])})
+        if self._replaying:
+            self._replayed_metrics.extend((d["attempt_id"], m) for m in metrics)
+        else:
+            self._metrics.extend(metrics)
 
     def _on_worker_registered(self, d: dict[str, Any], table: TaskTable) -> None:
         worker = table.worker(d["worker_id"])
@@ -117,34 +134,41 @@ class ResultsWriter:
                               "capabilities": caps or None,
                               "first_seen": d.get("at"), "last_seen": d.get("at")})
 
-    def take(self) -> list[list[dict[str, Any]]] | None:
+    def take(self) -> list[list[Any]] | None:
         """Hand over everything pending (to `write`, possibly in another thread)."""
         if not self.pending:
             return None
-        taken = [self._tasks, self._attempts, self._tests, self._bench, self._metrics, self._workers]
+        taken = self._lists()
         self._tasks, self._attempts, self._tests = [], [], []
         self._bench, self._metrics, self._workers = [], [], []
+        self._replayed_metrics = []
         return taken
 
-    def write(self, taken: list[list[dict[str, Any]]]) -> int:
-        """Write taken rows in one bulk statement per table. Safe to run in a worker thread,
-        never twice at once. Rows written are removed from `taken`; on error the rest stays."""
+    def write(self, taken: list[list[Any]]) -> int:
+        """Write taken rows in one transaction, one bulk statement per table. Safe to run in a
+        worker thread, never twice at once. Returns the rows written; on error nothing is
+        written and `taken` is left as it was (for `give_back`)."""
         store = self.store
-        inserts = ((store.insert_tasks, "task_id"), (store.insert_attempts, "attempt_id"),
-                   (store.insert_test_outcomes, None), (store.insert_benchmark_measurements, None),
-                   (store.insert_metrics, None), (store.upsert_workers, "worker_id"))
-        written = 0
-        for rows, (insert, key) in zip(taken, inserts, strict=True):
-            if rows:
-                insert(_merge(rows, key) if key else rows)
-                written += len(rows)
-                rows.clear()
+        tasks, attempts, tests, bench, metrics, workers, replayed = taken
+        with store.transaction():
+            if replayed:
+                stored = store.finished_attempts({attempt_id for attempt_id, _ in replayed})
+                metrics = metrics + [row for attempt_id, row in replayed if attempt_id not in stored]
+            written = 0
+            for rows, insert, key in ((tasks, store.insert_tasks, "task_id"),
+                                      (attempts, store.insert_attempts, "attempt_id"),
+                                      (tests, store.insert_test_outcomes, None),
+                                      (bench, store.insert_benchmark_measurements, None),
+                                      (metrics, store.insert_metrics, None),
+                                      (workers, store.upsert_workers, "worker_id")):
+                if rows:
+                    insert(_merge(rows, key) if key else rows)
+                    written += len(rows)
         return written
 
-    def give_back(self, taken: list[list[dict[str, Any]]]) -> None:
-        """Put rows a failed write left behind in front of newer ones (newer updates still win)."""
-        current = [self._tasks, self._attempts, self._tests, self._bench, self._metrics, self._workers]
-        for rows, old in zip(current, taken, strict=True):
+    def give_back(self, taken: list[list[Any]]) -> None:
+        """Put rows of a failed write in front of newer ones (newer updates still win)."""
+        for rows, old in zip(self._lists(), taken, strict=True):
             rows[:0] = old
 
     def flush(self) -> int:

@@ -14,10 +14,11 @@ even read-only, so readers go through the process that owns the store.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import itertools
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -169,6 +170,28 @@ class ResultStore:
         self.close()
 
     # -- writing ------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Everything written inside lands together or not at all (rolled back on error)."""
+        self._con.execute("BEGIN TRANSACTION")
+        try:
+            yield
+        except BaseException:
+            self._con.execute("ROLLBACK")
+            raise
+        self._con.execute("COMMIT")
+
+    def finished_attempts(self, attempt_ids: Iterable[str]) -> set[str]:
+        """Which of these attempts are stored with their finish (and so with every row derived
+        from it, when the writer stores them in one transaction)."""
+        ids = list(attempt_ids)
+        if not ids:
+            return set()
+        rows = self._con.execute(
+            f"SELECT attempt_id FROM {ATTEMPTS.name} WHERE finished_at IS NOT NULL "
+            "AND attempt_id IN (SELECT unnest(?))", [ids]).fetchall()
+        return {r[0] for r in rows}
+
     def _load(self, table: Table, columns: Mapping[str, np.ndarray], tail: str = "", where: str = "") -> int:
         """INSERT INTO table SELECT casted columns FROM a registered numpy view."""
         n = len(next(iter(columns.values()))) if columns else 0

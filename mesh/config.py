@@ -29,6 +29,7 @@ DEFAULT_HEARTBEAT_TIMEOUT_S = 60.0
 DEFAULT_RAFT_TICK_S = 0.015
 DEFAULT_ELECTION_TICKS = 10
 DEFAULT_HEARTBEAT_TICKS = 2
+DEFAULT_SNAPSHOT_EVERY = 20_000  # applied entries between snapshots (log compaction)
 
 
 class Role(StrEnum):
@@ -65,6 +66,7 @@ class NodeConfig:
     db_path_override: Path | None = None
     work_dir_override: Path | None = None
     slots: int = field(default_factory=lambda: os.cpu_count() or 1)
+    snapshot_every: int = DEFAULT_SNAPSHOT_EVERY
 
     @property
     def db_path(self) -> Path:
@@ -90,7 +92,8 @@ def build_config(*, role: str, host: str, port: int, join: str | None, data_dir:
                  verbose: bool, raft_tick_ms: float = DEFAULT_RAFT_TICK_S * 1000,
                  election_ticks: int = DEFAULT_ELECTION_TICKS,
                  heartbeat_ticks: int = DEFAULT_HEARTBEAT_TICKS, db_path: str | None = None,
-                 work_dir: str | None = None, slots: int | None = None) -> NodeConfig:
+                 work_dir: str | None = None, slots: int | None = None,
+                 snapshot_every: int = DEFAULT_SNAPSHOT_EVERY) -> NodeConfig:
     """Validate raw flag values into a `NodeConfig`."""
     try:
         role_value = Role(role)
@@ -124,10 +127,12 @@ def build_config(*, role: str, host: str, port: int, join: str | None, data_dir:
         raise ConfigError(f"--election-ticks: {election_ticks} must be greater than --heartbeat-ticks")
     if slots is not None and not 1 <= slots <= 4096:
         raise ConfigError(f"--slots: {slots} must be within 1-4096")
+    if not snapshot_every >= 1:
+        raise ConfigError(f"--snapshot-every: {snapshot_every} must be at least 1")
     return NodeConfig(
         db_path_override=Path(db_path).expanduser() if db_path else None,
         work_dir_override=Path(work_dir).expanduser() if work_dir else None,
-        slots=slots or (os.cpu_count() or 1),
+        slots=slots or (os.cpu_count() or 1), snapshot_every=snapshot_every,
         raft_tick_s=raft_tick_ms / 1000, election_ticks=election_ticks, heartbeat_ticks=heartbeat_ticks,
         role=role_value, host=host, port=port, join=joins,
         data_dir=Path(data_dir).expanduser() if data_dir else default_data_dir(port),

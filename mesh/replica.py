@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mesh.config import DEFAULT_SNAPSHOT_EVERY
 from mesh.raft import (
     NONE,
     ConfChange,
@@ -46,7 +47,6 @@ DEFAULT_TICK_S = 0.015
 """Wall-clock length of one Raft tick. With election_tick 10 a follower campaigns after
 150-300 ms without a leader; heartbeats go out every 2 ticks (30 ms)."""
 
-SNAPSHOT_EVERY = 20_000  # applied entries between snapshots (log compaction)
 KEEP_ENTRIES = 5_000  # entries kept behind a snapshot, so slow followers rarely need one
 
 
@@ -77,10 +77,11 @@ class Replica:
     """One coordinator's (or observer's) replica of the cluster state."""
 
     def __init__(self, node_id: str, address: str, data_dir: Path, send: SendFn,
-                 timing: RaftTiming | None = None) -> None:
+                 timing: RaftTiming | None = None, snapshot_every: int = DEFAULT_SNAPSHOT_EVERY) -> None:
         self.node_id = node_id
         self.address = address
         self.timing = timing or RaftTiming()
+        self.snapshot_every = snapshot_every  # applied entries between snapshots
         self.send = send
         self.state = ClusterState()
         self.fsm = SessionStateMachine(self.state)
@@ -97,6 +98,12 @@ class Replica:
         self.raw: RawNode | None = None
         self.leader_changed = asyncio.Event()
         self.on_apply: list[Callable[[int, bytes, bytes], None]] = []
+        # Called after the state machine was replaced by a snapshot (at start, or one installed
+        # from the leader): what was derived from applied entries must be derived from it.
+        self.on_restore: list[Callable[[], None]] = []
+        # The last log index when this replica started: entries up to it may have been applied
+        # (and their effects written) by an earlier run of this node.
+        self.recovered_through = 0
 
     # --- start and stop --------------------------------------------------------------------
 
@@ -113,8 +120,11 @@ class Replica:
 
     def start(self) -> None:
         snap = self.storage.snapshot()
+        self.recovered_through = self.storage.last_index()
         if snap.index:
             self.fsm.restore(snap.data)
+            for callback in self.on_restore:
+                callback()
         applied = snap.index
         self.raw = RawNode(Config(id=self.node_id, election_tick=self.timing.election_tick,
                                   heartbeat_tick=self.timing.heartbeat_tick, applied=applied,
@@ -253,7 +263,7 @@ class Replica:
             rd = raw.ready()
             self._handle(raw, rd)
             raw.advance(rd)
-        if self._since_snapshot >= SNAPSHOT_EVERY:
+        if self._since_snapshot >= self.snapshot_every:
             self._since_snapshot = 0
             raw.compact(self.fsm.snapshot(), keep_entries=KEEP_ENTRIES)
 
@@ -271,6 +281,8 @@ class Replica:
         # 3. apply
         if rd.snapshot is not None and rd.snapshot.index:
             self.fsm.restore(rd.snapshot.data)
+            for callback in self.on_restore:
+                callback()
             for member in self.state.members.values():
                 if member.address:
                     self.addresses.setdefault(member.node_id, member.address)

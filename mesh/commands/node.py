@@ -17,6 +17,7 @@ from mesh.config import (
     DEFAULT_HOST,
     DEFAULT_PORT,
     DEFAULT_RAFT_TICK_S,
+    DEFAULT_SNAPSHOT_EVERY,
     ConfigError,
     Role,
     build_config,
@@ -52,6 +53,9 @@ def add_node_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--work-dir", metavar="DIR", help="where a worker runs tasks (default DATA_DIR/work)")
     p.add_argument("--slots", type=int, metavar="N",
                    help="attempts a worker runs at once (default: the number of cores)")
+    p.add_argument("--snapshot-every", type=int, default=DEFAULT_SNAPSHOT_EVERY, metavar="N",
+                   help="applied log entries between snapshots of the cluster state (log "
+                        f"compaction; default {DEFAULT_SNAPSHOT_EVERY})")
     p.add_argument("-v", "--verbose", action="store_true", help="log at debug level")
 
 
@@ -87,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
             heartbeat_timeout=args.heartbeat_timeout, verbose=args.verbose,
             raft_tick_ms=args.raft_tick_ms, election_ticks=args.election_ticks,
             heartbeat_ticks=args.heartbeat_ticks, db_path=args.db_path, work_dir=args.work_dir,
-            slots=args.slots,
+            slots=args.slots, snapshot_every=args.snapshot_every,
         )
     except ConfigError as err:
         print(f"mesh node: error: {err}", file=sys.stderr)

@@ -190,6 +190,37 @@ class TaskStore:
         events, self._events = self._events, []
         return events
 
+    def history_events(self) -> list[Event]:
+        """Events that rebuild, from this table alone, the rows its applied log produced: for a
+        replica whose table came from a snapshot (a restart, or one sent by the leader), whose
+        results store may lack what the snapshot covers. Per task: its attempts in order, then
+        its current state (and its end, if it ended); workers first."""
+        events: list[Event] = []
+        for worker in self._workers.values():
+            events.append((EventKind.WORKER_REGISTERED.value, {
+                "worker_id": worker.id, "address": worker.address, "slots": worker.slots,
+                "status": worker.status.value, "at": worker.registered_at}))
+        for task in self._tasks.values():
+            for attempt in (self._attempts[a] for a in task.attempts if a in self._attempts):
+                base = {"attempt_id": attempt.id, "task_id": task.id, "worker_id": attempt.worker_id}
+                events.append((EventKind.ATTEMPT_ASSIGNED.value, {**base, "number": attempt.number,
+                                                             "at": attempt.assigned_at}))
+                if attempt.started_at is not None:
+                    events.append((EventKind.ATTEMPT_STARTED.value, {**base, "at": attempt.started_at}))
+                if attempt.outcome is not None:
+                    events.append((EventKind.ATTEMPT_FINISHED.value, {
+                        **base, "number": attempt.number, "outcome": attempt.outcome.value,
+                        "result": attempt.result, "started_at": attempt.started_at,
+                        "at": attempt.finished_at}))
+            events.append((EventKind.TASK_SUBMITTED.value, {
+                "task_id": task.id, "name": task.name, "type": task.spec.get("type"),
+                "priority": task.priority, "status": task.status.value, "at": task.submitted_at}))
+            if task.status.terminal:
+                events.append((EventKind.TASK_FINISHED.value, {
+                    "task_id": task.id, "name": task.name, "status": task.status.value,
+                    "error": task.error, "attempts": len(task.attempts), "at": task.finished_at}))
+        return events
+
     # --- snapshot ------------------------------------------------------------------------------
 
     def snapshot(self) -> bytes:
