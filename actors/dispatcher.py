@@ -74,6 +74,7 @@ class Dispatcher(WorkerApi, ClientApi):
         # plan may fill them in an ASSIGN that shares the FINISH's fsync (the table refuses an
         # assignment to a worker still full when it is applied, and it is planned again).
         self._releasing: dict[str, int] = {}
+        self._release_at: dict[int, dict[str, int]] = {}  # FINISH log index -> slots it frees
         self._starts: list[str] = []
         self._finishes: dict[str, tuple[TaskFinished, Origin]] = {}
         self._finishing: set[str] = set()
@@ -124,7 +125,7 @@ class Dispatcher(WorkerApi, ClientApi):
         self._flush_future = fut
         fut.add_done_callback(partial(self._flushed, taken))
 
-    def _flushed(self, taken: list[list[dict[str, Any]]], fut: asyncio.Future[int]) -> None:
+    def _flushed(self, taken: list[list[Any]], fut: asyncio.Future[int]) -> None:
         self._flush_future = None
         err = fut.exception()
         if err is not None:
@@ -136,6 +137,8 @@ class Dispatcher(WorkerApi, ClientApi):
 
     def on_applied(self, index: int, command: bytes, result: bytes) -> None:
         """Called by the replica after each applied entry: events -> rows, wake waiters."""
+        if self._release_at:
+            self._release(index)  # the table has freed them now, before any plan sees it
         events = self.table.drain_events()
         if not events:
             return
@@ -215,11 +218,16 @@ class Dispatcher(WorkerApi, ClientApi):
                 self._send_run(attempt)
 
     def _propose(self, command: bytes) -> asyncio.Future[bytes] | None:
+        proposed = self._propose_at(command)
+        return None if proposed is None else proposed[1]
+
+    def _propose_at(self, command: bytes) -> tuple[int, asyncio.Future[bytes]] | None:
+        """(log index, future) of a proposal, or None when this node cannot propose."""
         try:
-            _, fut = self.replica.propose(command)
+            index, fut = self.replica.propose(command)
         except (NotLeaderError, ProposalDropped):
             return None
-        return fut
+        return index, fut
 
     def _claimed(self) -> dict[str, int]:
         """Slots per worker taken by assignments in flight, less those finishes in flight free."""
@@ -293,29 +301,36 @@ class Dispatcher(WorkerApi, ClientApi):
         if self._finishes:
             batch, self._finishes = self._finishes, {}
             results = [[m.attempt_id, m.outcome, m.result] for m, _ in batch.values()]
-            fut = self._propose(encode_command(Command.FINISH, results, time.time()))
-            if fut is None:
+            proposed = self._propose_at(encode_command(Command.FINISH, results, time.time()))
+            if proposed is None:
                 return
+            index, fut = proposed
             self._finishing.update(batch)
             freeing: dict[str, int] = {}
             for attempt_id in batch:
                 attempt = self.table.attempt_record(attempt_id)
                 if attempt is not None and attempt.outcome is None:
                     freeing[attempt.worker_id] = freeing.get(attempt.worker_id, 0) + 1
-            for worker_id, n in freeing.items():
-                self._releasing[worker_id] = self._releasing.get(worker_id, 0) + n
+            if freeing:
+                self._release_at[index] = freeing
+                for worker_id, n in freeing.items():
+                    self._releasing[worker_id] = self._releasing.get(worker_id, 0) + n
             self._needs_schedule = True  # what this batch frees can be planned into its fsync
-            fut.add_done_callback(partial(self._finished_committed, batch, freeing))
+            fut.add_done_callback(partial(self._finished_committed, batch, index))
 
-    def _finished_committed(self, batch: dict[str, tuple[TaskFinished, Origin]], freeing: dict[str, int],
-                            fut: asyncio.Future[bytes]) -> None:
-        self._finishing.difference_update(batch)
-        for worker_id, n in freeing.items():
+    def _release(self, index: int) -> None:
+        """The FINISH at `index` was applied (or will never be): its slots are no longer ahead."""
+        for worker_id, n in self._release_at.pop(index, {}).items():
             left = self._releasing.get(worker_id, 0) - n
             if left > 0:
                 self._releasing[worker_id] = left
             else:
                 self._releasing.pop(worker_id, None)
+
+    def _finished_committed(self, batch: dict[str, tuple[TaskFinished, Origin]], index: int,
+                            fut: asyncio.Future[bytes]) -> None:
+        self._finishing.difference_update(batch)
+        self._release(index)  # already done when it was applied; this covers a failed proposal
         if fut.exception() is not None:
             return  # not committed: the workers resend, the next leader records them
         assert self.node.transport is not None

@@ -7,8 +7,10 @@ themselves (never changed once applied); the writing thread serialises them. The
 are upserts keyed by task and attempt id, so replaying the log after a restart (or installing a
 snapshot) writes nothing twice. Rows from entries a restarted node applies again, and from a
 snapshot's table, are marked replayed: their appended rows (metric samples) are kept only for
-attempts the file does not hold finished yet. A write is one transaction, so a finished attempt
-in the file means every row derived from its finish is there too.
+attempts neither the file nor the same write holds finished yet. A write is one transaction, so
+a finished attempt in the file means every row derived from its finish is there too. A write
+that keeps failing is split by table after `MAX_FAILED_WRITES`, and a table whose rows cannot be
+stored has them dropped with an error in the log (never blocking the other tables' rows).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ log = logging.getLogger("mesh.results")
 
 FLUSH_S = 1.0  # one bulk write a second merges a task's submit..finish rows into one
 FLUSH_ROWS = 50000
+MAX_FAILED_WRITES = 3  # failed writes of the same rows before they are written table by table
 
 
 class ResultsWriter:
@@ -34,21 +37,23 @@ class ResultsWriter:
         self._attempts: list[dict[str, Any]] = []
         self._tests: list[dict[str, Any]] = []
         self._bench: list[dict[str, Any]] = []
-        self._metrics: list[dict[str, Any]] = []
         self._workers: list[dict[str, Any]] = []
-        # metric samples of replayed finishes, by attempt: written unless the file has that finish
-        self._replayed_metrics: list[tuple[str, dict[str, Any]]] = []
+        # metric samples of each finish: (attempt id, samples, replayed); a replayed finish's are
+        # written only if neither the file nor the same write already holds that attempt's
+        self._finish_metrics: list[tuple[str, list[dict[str, Any]], bool]] = []
         self._replaying = False
         self.rows_written = 0
+        self.rows_dropped = 0
         self.errors = 0
+        self.failed_writes = 0  # consecutive failures of the rows pending now
 
     @property
     def pending(self) -> int:
         return sum(len(b) for b in self._lists())
 
     def _lists(self) -> list[list[Any]]:
-        return [self._tasks, self._attempts, self._tests, self._bench, self._metrics, self._workers,
-                self._replayed_metrics]
+        return [self._tasks, self._attempts, self._tests, self._bench, self._finish_metrics,
+                self._workers]
 
     def add(self, events: list[tuple[str, dict[str, Any]]], table: TaskTable, *,
             replayed: bool = False) -> None:
@@ -96,8 +101,8 @@ class ResultsWriter:
                                 "duration_s": test.get("duration_s"), "recorded_at": at})
             if test.get("duration_s") is not None:
                 metrics.append({"ts": at, "task_id": d["task_id"], "worker_id": d.get("worker_id"),
-                                      "task_type": "test", "metric": "test_duration_s",
-                                      "value": float(test["duration_s"])})
+                                "task_type": "test", "metric": "test_duration_s",
+                                "value": float(test["duration_s"])})
         spec = table.spec(d["task_id"]) or {}
         config = spec.get("config") or {}
         for row in result.get("benchmark") or []:
@@ -121,10 +126,8 @@ class ResultsWriter:
             metrics.append({"ts": at, "task_id": d["task_id"], "worker_id": d.get("worker_id"),
                             "task_type": spec.get("type"), "metric": "task_duration_s",
                             "value": float(result["duration_s"])})
-        if self._replaying:
-            self._replayed_metrics.extend((d["attempt_id"], m) for m in metrics)
-        else:
-            self._metrics.extend(metrics)
+        if metrics:
+            self._finish_metrics.append((d["attempt_id"], metrics, self._replaying))
 
     def _on_worker_registered(self, d: dict[str, Any], table: TaskTable) -> None:
         worker = table.worker(d["worker_id"])
@@ -140,30 +143,58 @@ class ResultsWriter:
             return None
         taken = self._lists()
         self._tasks, self._attempts, self._tests = [], [], []
-        self._bench, self._metrics, self._workers = [], [], []
-        self._replayed_metrics = []
+        self._bench, self._finish_metrics, self._workers = [], [], []
         return taken
 
     def write(self, taken: list[list[Any]]) -> int:
         """Write taken rows in one transaction, one bulk statement per table. Safe to run in a
         worker thread, never twice at once. Returns the rows written; on error nothing is
-        written and `taken` is left as it was (for `give_back`)."""
+        written and `taken` is left as it was (for `give_back`). After `MAX_FAILED_WRITES`
+        failures in a row the tables are written one by one, and the rows of one that fails
+        are dropped (logged, counted in `rows_dropped`)."""
+        if self.failed_writes >= MAX_FAILED_WRITES:
+            return self._write_each(taken)
+        try:
+            with self.store.transaction():
+                written = sum(insert(rows) for insert, rows in self._inserts(taken))
+        except Exception:
+            self.failed_writes += 1
+            raise
+        self.failed_writes = 0
+        return written
+
+    def _inserts(self, taken: list[list[Any]]) -> list[tuple[Any, list[dict[str, Any]]]]:
+        """(insert function, rows) per table, rows merged by key and replayed samples filtered."""
         store = self.store
-        tasks, attempts, tests, bench, metrics, workers, replayed = taken
-        with store.transaction():
-            if replayed:
-                stored = store.finished_attempts({attempt_id for attempt_id, _ in replayed})
-                metrics = metrics + [row for attempt_id, row in replayed if attempt_id not in stored]
-            written = 0
-            for rows, insert, key in ((tasks, store.insert_tasks, "task_id"),
-                                      (attempts, store.insert_attempts, "attempt_id"),
-                                      (tests, store.insert_test_outcomes, None),
-                                      (bench, store.insert_benchmark_measurements, None),
-                                      (metrics, store.insert_metrics, None),
-                                      (workers, store.upsert_workers, "worker_id")):
-                if rows:
-                    insert(_merge(rows, key) if key else rows)
-                    written += len(rows)
+        tasks, attempts, tests, bench, finish_metrics, workers = taken
+        replayed = {attempt_id for attempt_id, _, was_replayed in finish_metrics if was_replayed}
+        stored = store.finished_attempts(replayed) if replayed else set()
+        metrics: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        for attempt_id, samples, was_replayed in finish_metrics:
+            if attempt_id in seen or (was_replayed and attempt_id in stored):
+                continue
+            seen.add(attempt_id)
+            metrics.extend(samples)
+        out = [(store.insert_tasks, _merge(tasks, "task_id")),
+               (store.insert_attempts, _merge(attempts, "attempt_id")),
+               (store.insert_test_outcomes, tests), (store.insert_benchmark_measurements, bench),
+               (store.insert_metrics, metrics), (store.upsert_workers, _merge(workers, "worker_id"))]
+        return [(insert, rows) for insert, rows in out if rows]
+
+    def _write_each(self, taken: list[list[Any]]) -> int:
+        """The rows of a write that keeps failing, table by table: a table that fails alone has
+        rows that cannot be stored; they are dropped so the others (and newer rows) get in."""
+        written = 0
+        for insert, rows in self._inserts(taken):
+            try:
+                with self.store.transaction():
+                    written += insert(rows)
+            except Exception as err:
+                self.rows_dropped += len(rows)
+                log.error("dropping %d rows for %s: they cannot be stored: %s", len(rows),
+                          getattr(insert, "__name__", insert), err)
+        self.failed_writes = 0
         return written
 
     def give_back(self, taken: list[list[Any]]) -> None:

@@ -74,7 +74,8 @@ class WorkerRole:
         self._unacked: dict[str, tuple[TaskFinished, float]] = {}
         self._finished: dict[str, float] = {}  # attempt id -> when acknowledged (dedup of RunTask)
         self._outbox: list[TaskFinished] = []  # results of this loop turn, sent together at its end
-        self._unreported: list[str] = []  # attempts arrived but not yet reported started
+        self._unreported: dict[str, float] = {}  # attempt id -> loop time it arrived, not yet reported
+        self._report_timer: asyncio.TimerHandle | None = None
         self._loop_task: asyncio.Task[None] | None = None
         self._inboxes: dict[str, asyncio.Queue[Any]] = {}  # attempt id -> messages from a run's owner
 
@@ -101,6 +102,8 @@ class WorkerRole:
     async def stop(self) -> None:
         if self._loop_task is not None:
             self._loop_task.cancel()
+        if self._report_timer is not None:
+            self._report_timer.cancel()
         for _, cancel in self._running.values():
             cancel.set()
         if self._running:
@@ -189,7 +192,7 @@ class WorkerRole:
         later are reported in one TaskStarted."""
         leader = origin.peer or self.leader
         loop = asyncio.get_running_loop()
-        report_later = False
+        now = loop.time()
         for run in msg.runs:
             attempt_id = run.attempt_id
             if attempt_id in self._running:
@@ -202,17 +205,29 @@ class WorkerRole:
             cancel = asyncio.Event()
             task = loop.create_task(self._run(run, cancel), name=f"attempt-{attempt_id}")
             self._running[attempt_id] = (task, cancel)
-            report_later = report_later or not self._unreported
-            self._unreported.append(attempt_id)
-        if report_later:
-            loop.call_later(START_REPORT_DELAY_S, self._report_started)
+            self._unreported[attempt_id] = now
+        if self._unreported and self._report_timer is None:
+            self._report_timer = loop.call_later(START_REPORT_DELAY_S, self._report_started)
 
     def _report_started(self) -> None:
-        """Report the attempts that arrived a delay ago and are still running (one frame)."""
-        arrived, self._unreported = self._unreported, []
-        running = tuple(a for a in arrived if a in self._running)
+        """Report, in one frame, the attempts that arrived `START_REPORT_DELAY_S` ago or more and
+        are still running; look again when the next one is due."""
+        self._report_timer = None
+        loop = asyncio.get_running_loop()
+        due_before = loop.time() - START_REPORT_DELAY_S + 0.001  # timers may fire a hair early
+        due: list[str] = []
+        for attempt_id, arrived in self._unreported.items():  # in arrival order
+            if arrived > due_before:
+                break
+            due.append(attempt_id)
+        for attempt_id in due:
+            del self._unreported[attempt_id]
+        running = tuple(a for a in due if a in self._running)
         if running and self.leader:
             self._send(self.leader, TaskStarted(self.node.node_id, running))
+        if self._unreported:
+            next_due = next(iter(self._unreported.values())) + START_REPORT_DELAY_S
+            self._report_timer = loop.call_later(max(next_due - loop.time(), 0.001), self._report_started)
 
     async def _run(self, msg: RunTask, cancel: asyncio.Event) -> None:
         request = ExecutionRequest(msg.task_id, msg.attempt_id, msg.type, _as_json(msg.config), msg.timeout_s,

@@ -176,10 +176,11 @@ class ResultStore:
         self._con.execute("BEGIN TRANSACTION")
         try:
             yield
+            self._con.execute("COMMIT")
         except BaseException:
-            self._con.execute("ROLLBACK")
+            with contextlib.suppress(duckdb.Error):  # the error that matters is the one raised
+                self._con.execute("ROLLBACK")
             raise
-        self._con.execute("COMMIT")
 
     def finished_attempts(self, attempt_ids: Iterable[str]) -> set[str]:
         """Which of these attempts are stored with their finish (and so with every row derived
@@ -206,7 +207,9 @@ class ResultStore:
                 f"INSERT INTO {table.name} ({', '.join(names)}) SELECT {select} FROM {view} {where} {tail}"
             )
         finally:
-            self._con.unregister(view)
+            # In a failed transaction this raises too; the insert's own error is the one to see.
+            with contextlib.suppress(duckdb.Error):
+                self._con.unregister(view)
         return n
 
     def _rows_to_columns(self, table: Table, rows: Rows) -> dict[str, np.ndarray]:

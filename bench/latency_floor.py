@@ -10,7 +10,7 @@ process on pipes) and nothing else: no Raft, no validation, no scheduler, no sta
 Whatever p50 it measures is a floor under mesh's p50 on this machine; the difference is what
 mesh's own logic costs.
 
-    python bench/latency_floor.py [--n 1000] [--no-sync]
+    python bench/latency_floor.py [--n 1000]
 
 Prints p50/p99 of the whole pipeline, and the same with the commits made without fsync (the
 part the two fsyncs cost), next to a bare client <-> leader round trip.
@@ -21,12 +21,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import msgpack
 import uvloop
@@ -42,14 +45,14 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def _drain(sock: zmq.asyncio.Socket, handle: object) -> None:
+async def _drain(sock: zmq.asyncio.Socket, handle: Callable[[list[bytes]], None]) -> None:
     """One await per wake-up, then drain without awaiting (as mesh's transport does)."""
-    sync = zmq.Socket.shadow(sock.underlying)
+    sync: zmq.Socket[Any] = zmq.Socket.shadow(sock.underlying)
     while True:
-        handle(await sock.recv_multipart())  # type: ignore[operator]
+        handle(await sock.recv_multipart())
         try:
             while True:
-                handle(sync.recv_multipart(zmq.NOBLOCK))  # type: ignore[operator]
+                handle(sync.recv_multipart(zmq.NOBLOCK))
         except zmq.Again:
             pass
 
@@ -62,7 +65,7 @@ async def leader(port: int, db: str, sync: bool) -> None:
     ctx = zmq.asyncio.Context()
     router = ctx.socket(zmq.ROUTER)
     router.bind(f"tcp://127.0.0.1:{port}")
-    worker: list[bytes] = []
+    workers: list[bytes] = []
     clients: dict[int, bytes] = {}
 
     def commit(data: bytes) -> None:
@@ -74,13 +77,13 @@ async def leader(port: int, db: str, sync: bool) -> None:
         identity, body = frames[0], frames[1]
         kind, task_id, payload = msgpack.unpackb(body)
         if kind == "hello":
-            worker.append(identity)
+            workers.append(identity)
         elif kind == "ping":
             router.send_multipart([identity, body])
         elif kind == "submit":
             commit(body)
             clients[task_id] = identity
-            router.send_multipart([worker[0], msgpack.packb(["run", task_id, payload])])
+            router.send_multipart([workers[0], msgpack.packb(["run", task_id, payload])])
         elif kind == "done":
             commit(body)
             router.send_multipart([clients.pop(task_id), msgpack.packb(["result", task_id, payload])])
@@ -97,13 +100,12 @@ async def worker(port: int) -> None:
     dealer.connect(f"tcp://127.0.0.1:{port}")
     await dealer.send(msgpack.packb(["hello", 0, None]))
     queue: asyncio.Queue[tuple[int, bytes]] = asyncio.Queue()
-    dealer_task = asyncio.ensure_future(_drain(dealer, lambda f: queue.put_nowait(msgpack.unpackb(f[0])[1:])))
-    while True:
+    receiver = asyncio.ensure_future(_drain(dealer, lambda f: queue.put_nowait(msgpack.unpackb(f[0])[1:])))
+    while not receiver.done():
         task_id, payload = await queue.get()
         child.stdin.write(payload + b"\n")
         answer = await child.stdout.readline()
         await dealer.send(msgpack.packb(["done", task_id, answer.rstrip(b"\n")]))
-    dealer_task.cancel()
 
 
 def serve(role: str, port: int, db: str, sync: bool) -> None:
@@ -143,6 +145,7 @@ def measure(n: int, sync: bool) -> dict[str, float]:
             for proc in procs:
                 proc.kill()
                 proc.wait()
+            shutil.rmtree(tmp, ignore_errors=True)
     return {"p50": percentile(trips, 0.5) * 1e3, "p99": percentile(trips, 0.99) * 1e3,
             "ping": percentile(pings, 0.5) * 1e3}
 

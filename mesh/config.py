@@ -127,7 +127,7 @@ def build_config(*, role: str, host: str, port: int, join: str | None, data_dir:
         raise ConfigError(f"--election-ticks: {election_ticks} must be greater than --heartbeat-ticks")
     if slots is not None and not 1 <= slots <= 4096:
         raise ConfigError(f"--slots: {slots} must be within 1-4096")
-    if not snapshot_every >= 1:
+    if snapshot_every < 1:
         raise ConfigError(f"--snapshot-every: {snapshot_every} must be at least 1")
     return NodeConfig(
         db_path_override=Path(db_path).expanduser() if db_path else None,

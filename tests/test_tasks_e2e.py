@@ -218,16 +218,25 @@ def test_a_node_killed_before_its_results_flush_recovers_them_from_its_snapshot(
     them again, so the rows must come from the snapshot's table instead: every finished attempt,
     with its metric sample, once."""
     args = ("--role", "auto", "--slots", "4", "--snapshot-every", "5")
+    noop = {"type": "callable", "config": {"function": "mesh.benchmarks:noop"}}
     node = mesh_procs.start_node(*args)
-    with node.client(timeout=20) as client:
-        ids = client.submit([{"type": "callable", "config": {"function": "mesh.benchmarks:noop"}}] * 20)
-        final = client.tasks(ids, wait_s=30, timeout=20)
-    node.signal(signal.SIGKILL)  # at once: well inside the second before the rows are flushed
-    node.wait(10)
-    assert {t["status"] for t in final.tasks} == {"completed"}
+    submitted = 0
+    for _ in range(4):  # until a kill lands before a flush (each round misses with p ~ 0.1)
+        with node.client(timeout=20) as client:
+            ids = client.submit([noop] * 20)
+            final = client.tasks(ids, wait_s=30, timeout=20)
+        node.signal(signal.SIGKILL)
+        node.wait(10)
+        assert {t["status"] for t in final.tasks} == {"completed"}
+        submitted += 20
+        if finished_rows(node)[0] < submitted:
+            break
+        node = mesh_procs.start_node(*args, data_dir=node.data_dir)
+    assert finished_rows(node)[0] < submitted, "every kill came after a flush"
     again = mesh_procs.start_node(*args, data_dir=node.data_dir)
     with again.client(timeout=20) as client:
-        eventually(lambda: client.tasks(ids).counts.get("completed") == 20, 30, "the state restored")
+        eventually(lambda: client.tasks(limit=0).counts.get("completed") == submitted, 30,
+                   "the state restored")
     again.signal(signal.SIGTERM)
     again.wait(20)
-    assert finished_rows(again) == (20, 20)
+    assert finished_rows(again) == (submitted, submitted)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from actors.results_writer import ResultsWriter
+from actors.results_writer import MAX_FAILED_WRITES, ResultsWriter
 from mesh.tasktable import TaskTable
 from tests.tasktable.helpers import CPU, spec
 
@@ -77,4 +77,37 @@ def test_replayed_rows_are_not_appended_again(tmp_path: Path) -> None:
     writer.add(table.history_events(), table, replayed=True)
     assert rows(writer, "select metric, count(*) from metrics group by metric") == before
     assert before == [("task_duration_s", 4)]
+    writer.close()
+
+
+def test_a_finish_written_live_and_replayed_in_one_write_counts_once(tmp_path: Path) -> None:
+    """A follower's own rows still pending when a snapshot arrives with the same finishes: the
+    write that holds both keeps one metric sample per attempt."""
+    writer = ResultsWriter(tmp_path / "r.duckdb")
+    table = live_table(writer)  # nothing flushed yet
+    restored = TaskTable()
+    restored.restore(table.snapshot())
+    writer.add(restored.history_events(), restored, replayed=True)
+    writer.add(restored.history_events(), restored, replayed=True)
+    assert rows(writer, "select metric, count(*) from metrics group by metric") == [("task_duration_s", 4)]
+    writer.close()
+
+
+def test_rows_that_cannot_be_stored_block_nothing_for_long(tmp_path: Path) -> None:
+    """A write is all or nothing, so one row DuckDB refuses fails it; after a few tries the
+    tables go one by one and only the refused table's rows are dropped, counted and logged."""
+    writer = ResultsWriter(tmp_path / "r.duckdb")
+    table = TaskTable()
+    table.register_worker("w1", "tcp://10.0.0.1:1", CPU, 4, now=0.0)
+    table.submit([spec("odd")], ["t1"], now=1.0)
+    table.assign([("t1", "w1", "a1")], now=2.0)
+    table.finish([("a1", "failed", {"duration_s": 0.5, "exit_code": "three"})], now=3.0)
+    writer.add(table.drain_events(), table)
+    for _ in range(MAX_FAILED_WRITES):
+        assert writer.flush() == 0
+        assert writer.store.count("tasks") == 0  # nothing of a failed write lands
+    assert writer.flush() > 0
+    assert writer.rows_dropped == 1 and writer.pending == 0
+    assert writer.store.query("select status from tasks")["status"].tolist() == ["failed"]
+    assert writer.store.count("attempts") == 0
     writer.close()
