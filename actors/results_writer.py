@@ -49,7 +49,8 @@ class ResultsWriter:
 
     @property
     def pending(self) -> int:
-        return sum(len(b) for b in self._lists())
+        return (len(self._tasks) + len(self._attempts) + len(self._tests) + len(self._bench)
+                + len(self._finish_metrics) + len(self._workers))
 
     def _lists(self) -> list[list[Any]]:
         return [self._tasks, self._attempts, self._tests, self._bench, self._finish_metrics,

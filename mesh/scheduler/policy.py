@@ -13,7 +13,7 @@ from collections.abc import Container, Iterator, Mapping, Sequence
 from typing import Any
 
 from mesh.tasks.requirements import Requirements
-from mesh.tasktable import TaskTable, WorkerStatus
+from mesh.tasktable import TaskTable
 
 # How many workers' reasons `unschedulable` spells out before summarising the rest.
 MAX_REASONS = 3
@@ -36,10 +36,12 @@ def schedule(table: TaskTable, now: float, max_assignments: int = 1000, *,
     free = {w: n - held.get(w, 0) for w, n in table.free_slots().items() if n - held.get(w, 0) > 0}
     if max_assignments <= 0 or not free:
         return []
-    capabilities = _capabilities(table)
+    capabilities: Mapping[str, Mapping[str, Any]] | None = None  # read once a task is ready
     matches: dict[Requirements, dict[str, bool]] = {}  # requirements -> worker -> matches
     placed: list[tuple[str, str]] = []
     for task_id, requirements in _candidates(table, now, placing, incoming):
+        if capabilities is None:
+            capabilities = table.worker_capabilities()
         fits = matches.get(requirements)
         if fits is None:
             fits = matches[requirements] = {w: requirements.matches(c) for w, c in capabilities.items()}
@@ -75,7 +77,7 @@ def _candidates(table: TaskTable, now: float, placing: Container[str],
 
 def unschedulable(table: TaskTable) -> list[tuple[str, str]]:
     """Queued tasks that no active worker could ever run (free slots aside), with the reason."""
-    capabilities = _capabilities(table)
+    capabilities = table.worker_capabilities()
     out: list[tuple[str, str]] = []
     for task_id in table.queued_tasks():
         requirements = table.requirements(task_id)
@@ -91,7 +93,3 @@ def unschedulable(table: TaskTable) -> list[tuple[str, str]]:
         out.append((task_id, "no active worker matches; " + "; ".join(shown)))
     return out
 
-
-def _capabilities(table: TaskTable) -> dict[str, Mapping[str, Any]]:
-    """Active workers' capabilities, by worker id."""
-    return {w["id"]: w["capabilities"] for w in table.workers() if w["status"] == WorkerStatus.ACTIVE}

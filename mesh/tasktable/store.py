@@ -155,6 +155,11 @@ class TaskStore:
         queued = [self._tasks[t] for t in self._by_status[TaskStatus.QUEUED]]
         return [t.id for t in sorted(queued, key=lambda t: (t.priority, t.seq))]
 
+    def worker_capabilities(self) -> dict[str, dict[str, Any]]:
+        """Capabilities of every active worker, by worker id (in id order). Read-only."""
+        return {w: self._workers[w].capabilities for w in sorted(self._workers)
+                if self._workers[w].status is WorkerStatus.ACTIVE}
+
     def free_slots(self) -> dict[str, int]:
         """Free slots of every active worker (0 included), by worker id."""
         return {w: self._workers[w].free_slots for w in sorted(self._workers)
