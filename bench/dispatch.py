@@ -6,7 +6,8 @@
 - Ray: `ray.init(num_cpus=2)`, kept on loopback.
 
 Prints tasks/s for N tasks (submitted in batches, all results collected) and single-task
-submit -> result latency p50/p99, and the ratios. Goals: mesh >= 3x Ray's tasks/s; p50 <= 1 ms.
+submit -> result latency p50/p99, and the ratios. Goals: mesh >= 3x Ray's tasks/s; p50 <= 1 ms
+(`bench/latency_floor.py` measures what the durable pipeline costs here with no logic at all).
 
     pip install -e '.[bench]'; python bench/dispatch.py [--tasks 20000] [--latency 200]
 """
