@@ -189,23 +189,30 @@ class WorkerRole:
 
     def _on_runs(self, origin: Origin, corr_id: int, msg: RunTasks) -> None:
         """Start every attempt not already known; those still running `START_REPORT_DELAY_S`
-        later are reported in one TaskStarted."""
-        leader = origin.peer or self.leader
+        later are reported in one TaskStarted. A RunTask sent again (the leader resends what it
+        has not seen start, a new leader what the old one assigned) is answered on its own
+        connection, so it reaches whoever leads now: the start, or the result not acknowledged."""
+        assert self.node.transport is not None
         loop = asyncio.get_running_loop()
         now = loop.time()
+        again: list[str] = []
         for run in msg.runs:
             attempt_id = run.attempt_id
             if attempt_id in self._running:
+                if attempt_id not in self._unreported:
+                    again.append(attempt_id)
                 continue
             if attempt_id in self._unacked or attempt_id in self._finished:
                 pending = self._unacked.get(attempt_id)
-                if pending is not None and leader:
-                    self._send(leader, pending[0])
+                if pending is not None:
+                    self.node.transport.reply(origin, pending[0])
                 continue
             cancel = asyncio.Event()
             task = loop.create_task(self._run(run, cancel), name=f"attempt-{attempt_id}")
             self._running[attempt_id] = (task, cancel)
             self._unreported[attempt_id] = now
+        if again:
+            self.node.transport.reply(origin, TaskStarted(self.node.node_id, tuple(again)))
         if self._unreported and self._report_timer is None:
             self._report_timer = loop.call_later(START_REPORT_DELAY_S, self._report_started)
 
