@@ -9,8 +9,9 @@ snapshot) writes nothing twice. Rows from entries a restarted node applies again
 snapshot's table, are marked replayed: their appended rows (metric samples) are kept only for
 attempts neither the file nor the same write holds finished yet. A write is one transaction, so
 a finished attempt in the file means every row derived from its finish is there too. A write
-that keeps failing is split by table after `MAX_FAILED_WRITES`, and a table whose rows cannot be
-stored has them dropped with an error in the log (never blocking the other tables' rows).
+that keeps failing is split by table after `MAX_FAILED_WRITES`; while the store still takes
+writes, a table whose rows it refuses has them dropped with an error in the log (never blocking
+the other tables' rows), and while it takes none (a full disk) every row stays pending.
 """
 
 from __future__ import annotations
@@ -151,21 +152,21 @@ class ResultsWriter:
         """Write taken rows in one transaction, one bulk statement per table. Safe to run in a
         worker thread, never twice at once. Returns the rows written; on error nothing is
         written and `taken` is left as it was (for `give_back`). After `MAX_FAILED_WRITES`
-        failures in a row the tables are written one by one, and the rows of one that fails
-        are dropped (logged, counted in `rows_dropped`)."""
+        failures in a row the tables are written one by one (`_write_each`)."""
         if self.failed_writes >= MAX_FAILED_WRITES:
             return self._write_each(taken)
         try:
             with self.store.transaction():
-                written = sum(insert(rows) for insert, rows in self._inserts(taken))
+                written = sum(insert(rows) for _, insert, rows in self._inserts(taken))
         except Exception:
             self.failed_writes += 1
             raise
         self.failed_writes = 0
         return written
 
-    def _inserts(self, taken: list[list[Any]]) -> list[tuple[Any, list[dict[str, Any]]]]:
-        """(insert function, rows) per table, rows merged by key and replayed samples filtered."""
+    def _inserts(self, taken: list[list[Any]]) -> list[tuple[int, Any, list[dict[str, Any]]]]:
+        """(index in `taken`, insert function, rows) per table with rows: merged by key, and
+        replayed metric samples filtered."""
         store = self.store
         tasks, attempts, tests, bench, finish_metrics, workers = taken
         replayed = {attempt_id for attempt_id, _, was_replayed in finish_metrics if was_replayed}
@@ -181,20 +182,30 @@ class ResultsWriter:
                (store.insert_attempts, _merge(attempts, "attempt_id")),
                (store.insert_test_outcomes, tests), (store.insert_benchmark_measurements, bench),
                (store.insert_metrics, metrics), (store.upsert_workers, _merge(workers, "worker_id"))]
-        return [(insert, rows) for insert, rows in out if rows]
+        return [(i, insert, rows) for i, (insert, rows) in enumerate(out) if rows]
 
     def _write_each(self, taken: list[list[Any]]) -> int:
-        """The rows of a write that keeps failing, table by table: a table that fails alone has
-        rows that cannot be stored; they are dropped so the others (and newer rows) get in."""
-        written = 0
-        for insert, rows in self._inserts(taken):
+        """The rows of a write that keeps failing, table by table. Tables written are cleared
+        from `taken`. If the store still takes a small write, a table that fails has rows it
+        refuses: they are dropped so the others (and newer rows) get in. If it does not (a full
+        disk), this raises and the failed tables' rows stay pending."""
+        written, failed = 0, []
+        for index, insert, rows in self._inserts(taken):
             try:
                 with self.store.transaction():
                     written += insert(rows)
             except Exception as err:
-                self.rows_dropped += len(rows)
-                log.error("dropping %d rows for %s: they cannot be stored: %s", len(rows),
-                          getattr(insert, "__name__", insert), err)
+                failed.append((index, insert, rows, err))
+                continue
+            taken[index].clear()
+        if failed and not self.store.writable():
+            self.rows_written += written  # the caller counts only what a write that returns wrote
+            raise RuntimeError(f"{self.path} takes no writes: {failed[0][3]}")
+        for index, insert, rows, error in failed:
+            self.rows_dropped += len(rows)
+            log.error("dropping %d rows for %s: they cannot be stored: %s", len(rows),
+                      getattr(insert, "__name__", insert), error)
+            taken[index].clear()
         self.failed_writes = 0
         return written
 

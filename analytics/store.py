@@ -182,6 +182,19 @@ class ResultStore:
                 self._con.execute("ROLLBACK")
             raise
 
+    def writable(self) -> bool:
+        """Whether a small committed write succeeds now (False on a full disk, a broken file):
+        tells rows DuckDB refuses from a store that refuses everything."""
+        try:
+            with self.transaction():
+                self._con.execute(
+                    f"INSERT INTO {SCHEMA_META.name} VALUES ('last_write_check', ?) "
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    [dt.datetime.now(dt.UTC).isoformat()])
+        except duckdb.Error:
+            return False
+        return True
+
     def finished_attempts(self, attempt_ids: Iterable[str]) -> set[str]:
         """Which of these attempts are stored with their finish (and so with every row derived
         from it, when the writer stores them in one transaction)."""
