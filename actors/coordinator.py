@@ -260,6 +260,21 @@ class CoordinatorRole:
             msg = ErrorReply(ErrorCode.INTERNAL, f"{type(err).__name__}: {err}")
         self.node.transport.reply(origin, msg, corr_id)
 
+    def committed(self, origin: Origin, corr_id: int, fut: asyncio.Future[bytes]) -> tuple[bool, Any]:
+        """(True, the state machine's payload) of a client command that was committed and
+        accepted; otherwise the client has been answered with why not, and (False, None)."""
+        err = fut.exception()
+        if err is not None:
+            self.reply_error(origin, corr_id, err)
+            return False, None
+        outcome, payload = decode_result(fut.result())
+        if outcome is Outcome.OK:
+            return True, payload
+        code = ErrorCode.NOT_FOUND if outcome is Outcome.NOT_FOUND else ErrorCode.REJECTED
+        assert self.node.transport is not None
+        self.node.transport.reply(origin, ErrorReply(code, str(payload)), corr_id)
+        return False, None
+
     def _on_config_set(self, origin: Origin, corr_id: int, msg: ConfigSetRequest) -> None:
         assert self.replica is not None
         command = (encode_command(Command.CONFIG_DELETE, msg.key) if msg.delete
@@ -272,17 +287,10 @@ class CoordinatorRole:
         fut.add_done_callback(partial(self._answer_set, origin, corr_id, index))
 
     def _answer_set(self, origin: Origin, corr_id: int, index: int, fut: asyncio.Future[bytes]) -> None:
-        assert self.node.transport is not None
-        err = fut.exception()
-        if err is not None:
-            self.reply_error(origin, corr_id, err)
-            return
-        outcome, payload = decode_result(fut.result())
-        if outcome is Outcome.OK:
+        ok, _ = self.committed(origin, corr_id, fut)
+        if ok:
+            assert self.node.transport is not None
             self.node.transport.reply(origin, ConfigSetReply(index), corr_id)
-        else:
-            code = ErrorCode.NOT_FOUND if outcome is Outcome.NOT_FOUND else ErrorCode.REJECTED
-            self.node.transport.reply(origin, ErrorReply(code, str(payload)), corr_id)
 
     def _on_config_get(self, origin: Origin, corr_id: int, msg: ConfigGetRequest) -> None:
         self.spawn(self._read(origin, corr_id, msg.linearizable, lambda applied: ConfigGetReply(

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from mesh.raft import ClientRequest, ProposalDropped, encode_request
 from mesh.replica import NotLeaderError
 from mesh.scheduler import schedule
-from mesh.state import Command, Outcome, decode_result, encode_command
+from mesh.state import Command, encode_command
 from mesh.tasks import TaskSpec, TaskValidationError, parse_tasks, resolve_dependencies, topological_order
 from mesh.tasktable import TERMINAL
 from transports.errors import ErrorCode
@@ -108,15 +108,10 @@ class ClientApi:
         self._open_submits -= 1
 
     def _submitted(self, origin: Origin, corr_id: int, order: list[int], fut: asyncio.Future[bytes]) -> None:
-        err = fut.exception()
-        if err is not None:
-            self.coord.reply_error(origin, corr_id, err)
+        ok, accepted = self.coord.committed(origin, corr_id, fut)
+        if not ok:
             return
-        outcome, accepted = decode_result(fut.result())
         assert self.node.transport is not None
-        if outcome is not Outcome.OK:
-            self.node.transport.reply(origin, ErrorReply(ErrorCode.REJECTED, str(accepted)), corr_id)
-            return
         if len(accepted) != len(order):  # the leader validated the batch: only a bug lands here
             self.node.transport.reply(origin, ErrorReply(
                 ErrorCode.INTERNAL, f"stored {len(accepted)} of {len(order)} tasks"), corr_id)
@@ -165,15 +160,10 @@ class ClientApi:
         fut.add_done_callback(partial(self._cancelled, origin, corr_id))
 
     def _cancelled(self, origin: Origin, corr_id: int, fut: asyncio.Future[bytes]) -> None:
-        err = fut.exception()
-        if err is not None:
-            self.coord.reply_error(origin, corr_id, err)
+        ok, payload = self.coord.committed(origin, corr_id, fut)
+        if not ok:
             return
-        outcome, payload = decode_result(fut.result())
         assert self.node.transport is not None
-        if outcome is not Outcome.OK:
-            self.node.transport.reply(origin, ErrorReply(ErrorCode.NOT_FOUND, str(payload)), corr_id)
-            return
         worker = self.table.worker(payload.get("worker_id") or "") if payload.get("attempt_id") else None
         if worker is not None:
             self.node.transport.send(worker["address"], CancelAttempt(payload["attempt_id"]))

@@ -18,6 +18,7 @@ import contextlib
 import logging
 import time
 import uuid
+from collections import Counter
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -67,14 +68,14 @@ class Dispatcher(WorkerApi, ClientApi):
         self._was_leader = False
         # Assignments proposed but not applied yet: the slots they take and the tasks they place,
         # so the next plan can be made (and ride in the same fsync) before they commit.
-        self._held: dict[str, int] = {}
+        self._held: Counter[str] = Counter()
         self._placing: set[str] = set()
         self._open_submits = 0  # submissions in flight with tasks not placed at submit time
         # Slots that FINISH batches proposed but not applied yet will free, per worker: the next
         # plan may fill them in an ASSIGN that shares the FINISH's fsync (the table refuses an
         # assignment to a worker still full when it is applied, and it is planned again).
-        self._releasing: dict[str, int] = {}
-        self._release_at: dict[int, dict[str, int]] = {}  # FINISH log index -> slots it frees
+        self._releasing: Counter[str] = Counter()
+        self._release_at: dict[int, Counter[str]] = {}  # FINISH log index -> slots it frees
         self._starts: list[str] = []
         self._finishes: dict[str, tuple[TaskFinished, Origin]] = {}
         self._finishing: set[str] = set()
@@ -146,8 +147,7 @@ class Dispatcher(WorkerApi, ClientApi):
         if self._was_leader:
             self._request_tick()
         self.writer.add(events, self.table, replayed=index <= self.replica.recovered_through)
-        self.changed.set()
-        self.changed = asyncio.Event()
+        self._wake_waiters()
         if self.writer.pending >= FLUSH_ROWS:
             self._start_flush()
 
@@ -156,9 +156,12 @@ class Dispatcher(WorkerApi, ClientApi):
         start): derive its rows again, for what the results file may lack (a snapshot sent by
         the leader, rows of the last second before a crash)."""
         table = replica.state.tasks
-        table.drain_events()
         self.writer.add(table.history_events(), table, replayed=True)
         self._needs_schedule = True
+        self._wake_waiters()
+
+    def _wake_waiters(self) -> None:
+        """Wake every query waiting for tasks to change; later ones wait on a fresh event."""
         self.changed.set()
         self.changed = asyncio.Event()
 
@@ -233,7 +236,7 @@ class Dispatcher(WorkerApi, ClientApi):
         """Slots per worker taken by assignments in flight, less those finishes in flight free."""
         if not self._releasing:
             return self._held
-        claimed = dict(self._held)
+        claimed = dict(self._held)  # may go below zero: a Counter difference would drop those
         for worker_id, n in self._releasing.items():
             claimed[worker_id] = claimed.get(worker_id, 0) - n
         return claimed
@@ -251,19 +254,13 @@ class Dispatcher(WorkerApi, ClientApi):
         fut = self._propose(encode_command(Command.ASSIGN, assignments, now))
         if fut is None:
             return
-        for task_id, worker_id in plan:
-            self._placing.add(task_id)
-            self._held[worker_id] = self._held.get(worker_id, 0) + 1
+        self._placing.update(task_id for task_id, _ in plan)
+        self._held.update(worker_id for _, worker_id in plan)
         fut.add_done_callback(partial(self._assigned, plan))
 
     def _assigned(self, plan: list[tuple[str, str]], fut: asyncio.Future[bytes]) -> None:
-        for task_id, worker_id in plan:
-            self._placing.discard(task_id)
-            left = self._held.get(worker_id, 0) - 1
-            if left > 0:
-                self._held[worker_id] = left
-            else:
-                self._held.pop(worker_id, None)
+        self._placing.difference_update(task_id for task_id, _ in plan)
+        self._held -= Counter(worker_id for _, worker_id in plan)  # keeps positive counts only
         accepted = [] if fut.exception() is not None else decode_result(fut.result())[1] or []
         if len(accepted) < len(plan):
             self._needs_schedule = True  # what was refused is still queued: plan it again
@@ -306,26 +303,19 @@ class Dispatcher(WorkerApi, ClientApi):
                 return
             index, fut = proposed
             self._finishing.update(batch)
-            freeing: dict[str, int] = {}
-            for attempt_id in batch:
-                attempt = self.table.attempt_record(attempt_id)
-                if attempt is not None and attempt.outcome is None:
-                    freeing[attempt.worker_id] = freeing.get(attempt.worker_id, 0) + 1
+            records = (self.table.attempt_record(attempt_id) for attempt_id in batch)
+            freeing = Counter(a.worker_id for a in records if a is not None and a.outcome is None)
             if freeing:
                 self._release_at[index] = freeing
-                for worker_id, n in freeing.items():
-                    self._releasing[worker_id] = self._releasing.get(worker_id, 0) + n
+                self._releasing += freeing
             self._needs_schedule = True  # what this batch frees can be planned into its fsync
             fut.add_done_callback(partial(self._finished_committed, batch, index))
 
     def _release(self, index: int) -> None:
         """The FINISH at `index` was applied (or will never be): its slots are no longer ahead."""
-        for worker_id, n in self._release_at.pop(index, {}).items():
-            left = self._releasing.get(worker_id, 0) - n
-            if left > 0:
-                self._releasing[worker_id] = left
-            else:
-                self._releasing.pop(worker_id, None)
+        freeing = self._release_at.pop(index, None)
+        if freeing:
+            self._releasing -= freeing  # keeps positive counts only
 
     def _finished_committed(self, batch: dict[str, tuple[TaskFinished, Origin]], index: int,
                             fut: asyncio.Future[bytes]) -> None:

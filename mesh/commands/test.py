@@ -154,7 +154,7 @@ class _Printer:
 
 
 def _finish(opts: argparse.Namespace, result: Any, duration_s: float) -> int:
-    from mesh.testrun.junit import write_junit
+    from mesh.testrun.junit import render_junit
     from mesh.testrun.output import exit_code, render_summary
 
     print(render_summary(result.reports, duration_s=duration_s, collection_errors=result.collection_errors,
@@ -162,8 +162,9 @@ def _finish(opts: argparse.Namespace, result: Any, duration_s: float) -> int:
                          worker_summary={w: f"{n} tests" for w, n in sorted(result.workers.items())}
                          if opts.verbose else None))
     if opts.junitxml:
-        write_junit(opts.junitxml, result.reports, duration_s=duration_s,
-                    collection_errors=result.collection_errors)
+        document = render_junit(result.reports, duration_s=duration_s,
+                                collection_errors=result.collection_errors)
+        Path(opts.junitxml).write_text(document, encoding="utf-8")
     if result.interrupted == "no tests collected":
         return 5
     return exit_code(result.reports, collection_errors=len(result.collection_errors),

@@ -10,7 +10,6 @@ import re
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
-from os import PathLike
 
 from mesh.testrun.output import crash_message
 from mesh.testrun.reports import Report, category
@@ -190,27 +189,3 @@ def render_junit(
     suites.append(suite)
     return '<?xml version="1.0" encoding="utf-8"?>' + ET.tostring(suites, encoding="unicode")
 
-
-def write_junit(
-    path: str | PathLike[str],
-    reports: Iterable[Report],
-    *,
-    duration_s: float,
-    collection_errors: Iterable[Report] = (),
-    hostname: str | None = None,
-    suite_name: str = "pytest",
-    started_at: float | None = None,
-    with_output: bool = True,
-) -> None:
-    """Write `render_junit(...)` to `path` (UTF-8)."""
-    document = render_junit(
-        reports,
-        duration_s=duration_s,
-        collection_errors=collection_errors,
-        hostname=hostname,
-        suite_name=suite_name,
-        started_at=started_at,
-        with_output=with_output,
-    )
-    with open(path, "w", encoding="utf-8") as out:
-        out.write(document)

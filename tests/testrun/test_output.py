@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from mesh.testrun.junit import junit_names, render_junit, write_junit
+from mesh.testrun.junit import junit_names, render_junit
 from mesh.testrun.output import Progress, crash_message, exit_code, render_summary, sep_line
 from mesh.testrun.reports import Report, counts
 
@@ -523,7 +523,8 @@ def test_junit_of_mesh_made_reports_escapes_what_xml_forbids(tmp_path: Path) -> 
     bell = {**CRASH, "longrepr": "worker w2 died\x07 while running this test"}
     path = tmp_path / "out" / "junit.xml"
     path.parent.mkdir()
-    write_junit(path, [*phases("t.py::ok"), bell, TIMEOUT], duration_s=2.0, hostname="ci-1", started_at=0.0)
+    path.write_text(render_junit([*phases("t.py::ok"), bell, TIMEOUT], duration_s=2.0, hostname="ci-1",
+                                 started_at=0.0), encoding="utf-8")
     suite = ET.parse(path).getroot().find("testsuite")
     assert suite is not None
     assert {k: suite.get(k) for k in ("errors", "failures", "tests", "hostname", "time")} == {
