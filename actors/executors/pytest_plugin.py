@@ -10,7 +10,7 @@ import json
 import os
 from typing import IO, Any
 
-from mesh.testrun.reports import category
+from mesh.testrun.reports import category, row_outcome
 
 REPORT_ENV = "MESH_PYTEST_REPORT"
 LONGREPR_LIMIT_ENV = "MESH_PYTEST_LONGREPR_LIMIT"
@@ -18,6 +18,7 @@ DEFAULT_LONGREPR_LIMIT = 4000
 
 _out: IO[str] | None = None
 _pending: dict[str, dict[str, Any]] = {}
+_phases: dict[str, list[tuple[str, Any]]] = {}  # nodeid -> (category, report) of phases that counted
 
 
 def _limit() -> int:
@@ -57,31 +58,23 @@ def pytest_unconfigure(config: Any) -> None:
         _out = None
 
 
-def _phase_outcome(report: Any) -> str:
-    """What one phase (setup, call, teardown) says the test had, counted as pytest counts it
-    (`mesh.testrun.reports.category`); a passing setup or teardown says "passed"."""
-    phase = {"when": report.when, "outcome": report.outcome, "wasxfail": getattr(report, "wasxfail", None)}
-    return category(phase) or "passed"
-
-
 def pytest_runtest_logreport(report: Any) -> None:
+    """Gather a test's phases; at its teardown write its one line: the outcome of
+    `mesh.testrun.reports.row_outcome`, with the text of the first phase that counted so."""
     entry = _pending.setdefault(
         report.nodeid,
         {"nodeid": report.nodeid, "outcome": "passed", "duration_s": 0.0, "longrepr": ""},
     )
     entry["duration_s"] += float(getattr(report, "duration", 0.0) or 0.0)
-    phase = _phase_outcome(report)
-    if report.when == "setup" and phase != "passed":
-        entry["outcome"] = phase
-        entry["longrepr"] = _longrepr(report)
-    elif report.when == "call":
-        entry["outcome"] = phase
-        if phase in ("failed", "skipped", "xfailed"):
-            entry["longrepr"] = _longrepr(report)
-    elif report.when == "teardown":
-        if phase == "error" and entry["outcome"] not in ("failed", "error"):
-            entry["outcome"] = "error"
-            entry["longrepr"] = _longrepr(report)
+    phase = {"when": report.when, "outcome": report.outcome, "wasxfail": getattr(report, "wasxfail", None)}
+    counted = category(phase)
+    if counted is not None:
+        _phases.setdefault(report.nodeid, []).append((counted, report))
+    if report.when == "teardown":
+        phases = _phases.pop(report.nodeid, [])
+        entry["outcome"] = row_outcome([counted for counted, _ in phases])
+        if entry["outcome"] not in ("passed", "xpassed"):
+            entry["longrepr"] = next(_longrepr(r) for c, r in phases if c == entry["outcome"])
         _write(_pending.pop(report.nodeid))
 
 

@@ -39,7 +39,7 @@ from actors.executors.base import (
 )
 from actors.executors.pytest_process import PytestProcess, describe_exit
 from mesh.testrun.bundle import BundleCache, BundleError
-from mesh.testrun.reports import category, mesh_report
+from mesh.testrun.reports import category, mesh_report, row_outcome
 from transports.address import parse_address
 from transports.protocol import TestBundleChunk, TestBundleRequest, TestHello, TestReports, TestWork
 
@@ -449,8 +449,7 @@ class Lease:
         """One row per test for the result store: its main outcome and total duration."""
         rows = []
         for nodeid, (cats, duration) in self.outcomes.items():
-            outcome = "failed" if "failed" in cats else (cats[0] if cats else "passed")
-            rows.append({"nodeid": nodeid, "outcome": outcome, "duration_s": round(duration, 6)})
+            rows.append({"nodeid": nodeid, "outcome": row_outcome(cats), "duration_s": round(duration, 6)})
         return rows
 
     def stderr_tail(self) -> str:

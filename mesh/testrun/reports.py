@@ -25,7 +25,7 @@ does: a test that fails in call and errors in teardown is "1 failed, 1 error".
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 Report = dict[str, Any]
@@ -54,6 +54,18 @@ def category(report: Report) -> str | None:
     if outcome == "skipped":
         return "xfailed" if xfail else "skipped"
     return None
+
+
+def row_outcome(categories: Sequence[str]) -> str:
+    """One test's outcome, for a one-row-per-test record, from the categories its phase reports
+    counted as (setup, call, teardown order; a passing setup or teardown counts as nothing):
+    a failure wins, then an error (a setup or teardown that failed), else the first that
+    counted; a test whose phases counted nothing passed."""
+    if "failed" in categories:
+        return "failed"
+    if "error" in categories:
+        return "error"
+    return categories[0] if categories else "passed"
 
 
 def mesh_report(nodeid: str, category: str, text: str, *, when: str = "call", worker: str = "",

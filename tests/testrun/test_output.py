@@ -20,7 +20,7 @@ import pytest
 
 from mesh.testrun.junit import junit_names, render_junit
 from mesh.testrun.output import Progress, crash_message, exit_code, render_summary, sep_line
-from mesh.testrun.reports import Report, counts
+from mesh.testrun.reports import Report, counts, row_outcome
 
 SAMPLE_SUITE = Path(__file__).parent / "sample_suite"
 SAMPLE_TESTS = 47  # sample_suite/README.md
@@ -542,3 +542,13 @@ def test_junit_of_mesh_made_reports_escapes_what_xml_forbids(tmp_path: Path) -> 
     assert failure is not None and failure.get("message") == "timed out after 30s"
     assert cases["test_kernel[big]"].get("classname") == "tests.test_gpu"
     assert cases["test_kernel[big]"].find("properties") is None  # xunit2 has no per-test properties
+
+
+@pytest.mark.parametrize(("categories", "outcome"), [
+    ([], "passed"), (["passed"], "passed"), (["passed", "error"], "error"), (["failed", "error"], "failed"),
+    (["error"], "error"), (["skipped"], "skipped"), (["xfailed"], "xfailed"), (["xpassed"], "xpassed"),
+])
+def test_one_row_per_test_takes_the_outcome_that_matters(categories: list[str], outcome: str) -> None:
+    """The result store's row of a test (both the `test` executor and `mesh test` leases): a
+    teardown that errors after a passing call makes the test an error, as pytest counts it."""
+    assert row_outcome(categories) == outcome
