@@ -112,7 +112,7 @@ async def _main(opts: argparse.Namespace, extra: list[str], root: Path, suite: s
             await mesh.cancel_stale_leases()
         bundle = await bundle_task
         options = RunOptions(
-            root=root, pytest_args=[*opts.paths, *extra], coordinator=coordinator,
+            pytest_args=[*opts.paths, *extra], coordinator=coordinator,
             listen_host=opts.listen or listen_host_for(coordinator),
             leases=opts.workers if opts.coordinator else None, dist=opts.dist, test_timeout_s=opts.timeout,
             suite=suite, pythonpath=_relative_pythonpath(root),
@@ -159,16 +159,13 @@ def _finish(opts: argparse.Namespace, result: Any, duration_s: float) -> int:
 
     print(render_summary(result.reports, duration_s=duration_s, collection_errors=result.collection_errors,
                          interrupted=f"Interrupted: {result.interrupted}" if result.interrupted else None,
-                         worker_summary={w: f"{n} tests" for w, n in sorted(result.workers.items())}
-                         if opts.verbose else None))
+                         worker_summary={} if opts.verbose else None))
     if opts.junitxml:
         document = render_junit(result.reports, duration_s=duration_s,
                                 collection_errors=result.collection_errors)
         Path(opts.junitxml).write_text(document, encoding="utf-8")
-    if result.interrupted == "no tests collected":
-        return 5
     return exit_code(result.reports, collection_errors=len(result.collection_errors),
-                     interrupted=result.interrupted is not None)
+                     interrupted=result.interrupted is not None, collected=result.collected)
 
 
 def _data_dir(opts: argparse.Namespace, root: Path, suite: str) -> Path:

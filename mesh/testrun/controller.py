@@ -108,13 +108,7 @@ class RunController:
             await self.transport.close()
             self.client.close()
             self.watch_client.close()
-        per_worker: dict[str, int] = {}
-        for attempt in self.finished.values():
-            lease = self.leases.get(attempt)
-            if lease is not None:
-                per_worker[lease.worker] = per_worker.get(lease.worker, 0) + 1
-        return RunResult(self.reports, self.collection_errors, len(self.collected), self.interrupted,
-                         time.monotonic() - started, per_worker)
+        return RunResult(self.reports, self.collection_errors, len(self.collected), self.interrupted)
 
     async def _past_durations(self) -> dict[str, float]:
         try:
@@ -225,9 +219,7 @@ class RunController:
                          durations=self.durations)
         if self.collection_errors and not self.o.continue_on_collection_errors:
             self.interrupted = f"{len(self.collection_errors)} error(s) during collection"
-        elif not hello.collected:
-            self.interrupted = "no tests collected"
-        if self.interrupted:
+        if self.interrupted or not hello.collected:
             self._set_done()
             return
         for key in self.plan.open_keys():

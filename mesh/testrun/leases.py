@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from mesh.testrun.reports import Report
@@ -14,7 +13,6 @@ from transports.zmq_transport import Origin
 
 @dataclass
 class RunOptions:
-    root: Path
     pytest_args: list[str]
     coordinator: str
     listen_host: str
@@ -50,10 +48,8 @@ class LeaseState:
 class RunResult:
     reports: list[Report]
     collection_errors: list[Report]
-    collected: int
+    collected: int  # tests the leases' pytest collected
     interrupted: str | None
-    duration_s: float
-    workers: dict[str, int]  # worker -> tests finished there
 
 
 def choose_steal(thief: LeaseState, leases: Iterable[LeaseState], thief_can_run: Callable[[str], bool],

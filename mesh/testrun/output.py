@@ -370,11 +370,15 @@ def _worker_lines(reports: list[Report], notes: Mapping[str, str]) -> list[str]:
     return out
 
 
-def exit_code(reports: Iterable[Report], *, collection_errors: int, interrupted: bool = False) -> ExitCode:
+def exit_code(reports: Iterable[Report], *, collection_errors: int, interrupted: bool = False,
+              collected: int | None = None) -> ExitCode:
     """pytest's exit status: 2 interrupted or collection errors, 1 a test failed or errored
-    (mesh-made verdicts too), 5 nothing ran, else 0 (skips and xfails are fine)."""
+    (mesh-made verdicts too), 5 nothing ran (or, given `collected`, no test was collected:
+    modules skipped whole do not count), else 0 (skips and xfails are fine)."""
     if interrupted or collection_errors:
         return ExitCode.INTERRUPTED
+    if collected == 0:
+        return ExitCode.NO_TESTS_COLLECTED
     counted = counts(reports)
     if any(c not in NOT_FAILING for c in counted):
         return ExitCode.TESTS_FAILED

@@ -127,6 +127,7 @@ def test_exit_codes_are_pytests(tmp_path: Path, args: list[str], code: int) -> N
     plain = plain_pytest(tmp_path, *[a for a in args if a != "--"])
     run = mesh_test(tmp_path, "-n", "1", *args)
     assert run.returncode == plain.returncode == code, run.stdout + run.stderr
+    assert ("Interrupted" in run.stdout) == ("Interrupted" in plain.stdout), run.stdout  # as pytest banners
 
 
 def test_a_collection_error_interrupts_like_pytest(tmp_path: Path) -> None:

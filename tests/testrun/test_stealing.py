@@ -67,7 +67,7 @@ class Lease:
 def test_an_idle_lease_steals_the_later_half_of_what_a_busy_lease_has_not_started(
         tmp_path: Path) -> None:
     async def scenario() -> None:
-        options = RunOptions(root=tmp_path, pytest_args=[], coordinator="127.0.0.1:1",
+        options = RunOptions(pytest_args=[], coordinator="127.0.0.1:1",
                              listen_host="127.0.0.1")
         ctrl = RunController(options, Bundle("0" * 64, b"", 0), lambda r: None, lambda n: None)
         ctrl.transport = Replies()  # type: ignore[assignment]
@@ -101,7 +101,7 @@ def test_an_idle_lease_steals_the_later_half_of_what_a_busy_lease_has_not_starte
 
 def test_loadfile_units_are_not_stolen(tmp_path: Path) -> None:
     async def scenario() -> None:
-        options = RunOptions(root=tmp_path, pytest_args=[], coordinator="127.0.0.1:1",
+        options = RunOptions(pytest_args=[], coordinator="127.0.0.1:1",
                              listen_host="127.0.0.1", dist="loadfile")
         ctrl = RunController(options, Bundle("0" * 64, b"", 0), lambda r: None, lambda n: None)
         ctrl.transport = Replies()  # type: ignore[assignment]
