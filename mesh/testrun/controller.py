@@ -15,6 +15,8 @@ had not finished go back to the plan for the others.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import logging
 import time
 import uuid
@@ -74,6 +76,7 @@ class RunController:
         self.workers_status: list[dict[str, Any]] = []
         self.durations: dict[str, float] = {}
         self.done = asyncio.Event()
+        self.lease_ended = asyncio.Event()  # set when a lease sends its final batch or dies
         self.stolen = 0  # tests moved from one lease to another by work stealing
 
     # --- the run -----------------------------------------------------------------------------------
@@ -137,8 +140,14 @@ class RunController:
     async def _wind_down(self) -> None:
         """Every lease that is running gets `done` on its next report; wait for their last batch."""
         deadline = time.monotonic() + 10.0
-        while time.monotonic() < deadline and any(not (s.final or s.dead) for s in self.leases.values()):
-            await asyncio.sleep(0.02)
+        while any(not (s.final or s.dead) for s in self.leases.values()):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            self.lease_ended.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(remaining):
+                    await self.lease_ended.wait()
 
     async def _cancel_unfinished(self, settle_s: float = 10.0) -> None:
         """Leases still queued (e.g. waiting for a worker that never had a free slot) are cancelled,
@@ -289,8 +298,7 @@ class RunController:
         victim.revoking_since = now
         log.debug("asking %s to give back %d tests for %s", victim.worker, len(revoke), thief.worker)
         message = self._work_message(victim)
-        self._reply(victim.origin, TestWork(message.run_id, message.attempt_id, message.ack,
-                                            message.work_seq, message.node_ids, message.done, revoke))
+        self._reply(victim.origin, dataclasses.replace(message, revoke=revoke))
 
     def _take_back(self, lease: LeaseState, revoked: tuple[str, ...]) -> None:
         """Tests a lease gave back (work stealing): they go first to whoever asks next."""
@@ -322,7 +330,9 @@ class RunController:
             lease.queued = msg.queued
             if msg.revoked:
                 self._take_back(lease, msg.revoked)
-            lease.final = lease.final or msg.final
+            if msg.final and not lease.final:
+                lease.final = True
+                self.lease_ended.set()
             if msg.want_more and msg.work_seen == lease.work_seq:
                 self._give_work(lease)
             self._check_done()
@@ -392,6 +402,7 @@ class RunController:
 
     def _lease_died(self, lease: LeaseState, task: dict[str, Any]) -> None:
         lease.dead = True
+        self.lease_ended.set()
         attempt: dict[str, Any] = next(
             (a for a in task.get("attempts", []) if a.get("id") == lease.attempt_id), {})
         why = attempt.get("outcome") or task["status"]

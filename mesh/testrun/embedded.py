@@ -63,7 +63,7 @@ class EmbeddedMesh:
                     raise _Locked()
                 raise MeshError(f"the embedded mesh node exited ({self.proc.returncode}):\n{text}")
             address = _address(info_path)
-            ready = bool(address) and await asyncio.to_thread(_has_worker, str(address), self.slots)
+            ready = bool(address) and await asyncio.to_thread(_has_worker, str(address))
             if ready and address:
                 self.address = address
                 log.debug("embedded mesh at %s ready after %.3f s", address,
@@ -127,7 +127,7 @@ def _address(info_path: Path) -> str | None:
         return None
 
 
-def _has_worker(address: str, slots: int) -> bool:
+def _has_worker(address: str) -> bool:
     try:
         with MeshClient(address, timeout=0.5) as client:
             status = client.status()

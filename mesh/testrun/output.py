@@ -386,7 +386,3 @@ def exit_code(reports: Iterable[Report], *, collection_errors: int, interrupted:
         return ExitCode.NO_TESTS_COLLECTED
     return ExitCode.OK
 
-
-# --- JUnit XML (pytest's junitxml, xunit2 family) --------------------------------------------
-
-# XML 1.0's characters, less DEL as pytest does; the rest is shown visually as #xNN

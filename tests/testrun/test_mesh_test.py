@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from mesh.client import MeshClient
 from tests.support.processes import MeshProcesses, eventually
 from transports.protocol import TestDurationsRequest
 
@@ -176,15 +175,13 @@ def test_a_lost_worker_s_tests_run_elsewhere_and_results_land_in_duckdb(
         leases = [t for t in client.tasks(status="completed").tasks if t["type"] == "pytest_session"]
         survived = {row["nodeid"] for t in leases for row in (t["result"] or {}).get("test_outcomes", [])}
         assert len(survived) >= 1
-        eventually(lambda: survived <= set(client.request(TestDurationsRequest("slow")).durations), 20,
-                   "per-test rows in DuckDB")
-    durations = client_durations(coordinator.address)
+        durations: dict[str, float] = {}
+
+        def stored() -> bool:
+            durations.update(client.request(TestDurationsRequest("slow")).durations)
+            return survived <= set(durations)
+        eventually(stored, 20, "per-test rows in DuckDB")
     assert all(0.2 < durations[n] < 5 for n in survived)
-
-
-def client_durations(address: str) -> dict[str, float]:
-    with MeshClient(address) as client:
-        return dict(client.request(TestDurationsRequest("slow")).durations)
 
 
 def test_a_killed_run_leaves_no_node_and_does_not_slow_the_next(tmp_path: Path) -> None:

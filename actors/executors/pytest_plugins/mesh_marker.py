@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-MARKER_HELP = ("mesh(hardware=[...], min_memory_gb=N, min_cuda_compute=X, browser=NAME, "
-               "device_type=KIND): under `mesh test`, run only on workers that meet these requirements")
+# mesh_session is also loaded as a top-level module, so the text lives there, not here
+from actors.executors.pytest_plugins.mesh_session import MARKER_HELP
 
 
 def pytest_configure(config: Any) -> None:
