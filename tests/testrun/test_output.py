@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from actors.executors.pytest_process import PLUGIN_DIR
 from mesh.testrun.junit import junit_names, render_junit
 from mesh.testrun.output import Progress, crash_message, exit_code, render_summary, sep_line
 from mesh.testrun.reports import Report, counts, row_outcome
@@ -26,10 +27,11 @@ SAMPLE_SUITE = Path(__file__).parent / "sample_suite"
 SAMPLE_TESTS = 47  # sample_suite/README.md
 SAMPLE_SERIAL = {"failed": 7, "passed": 28, "skipped": 6, "xfailed": 4, "xpassed": 1, "error": 3}
 
-# Loaded with `-p mesh_phase_dump`: each TestReport and failed CollectReport as a phase report.
+# Loaded with `-p mesh_phase_dump`: each TestReport and failed CollectReport as the phase report
+# a `mesh test` lease's pytest makes of it (mesh_session.phase_report, on the PYTHONPATH).
 DUMP_PLUGIN = """
-import io, json, os
-from _pytest._io import TerminalWriter
+import json, os
+from mesh_session import phase_report
 
 _out = None
 
@@ -44,32 +46,8 @@ def pytest_unconfigure(config):
         _out.close()
 
 
-def _text(longrepr):
-    if longrepr is None:
-        return ""
-    if isinstance(longrepr, tuple):  # a skip: (path, line, "Skipped: reason")
-        return str(longrepr[2])
-    if hasattr(longrepr, "toterminal"):  # as the terminal shows it; str() strips the first indent
-        buffer = io.StringIO()
-        writer = TerminalWriter(buffer)
-        writer.hasmarkup = False
-        longrepr.toterminal(writer)
-        return buffer.getvalue()
-    return str(longrepr)
-
-
 def _write(report):
-    _out.write(json.dumps({
-        "nodeid": report.nodeid,
-        "when": report.when,
-        "outcome": report.outcome,
-        "wasxfail": getattr(report, "wasxfail", None),
-        "duration_s": float(getattr(report, "duration", 0.0) or 0.0),
-        "longrepr": _text(report.longrepr),
-        "sections": [list(s) for s in report.sections],
-        "location": list(report.location),
-        "worker": "local",
-    }) + "\\n")
+    _out.write(json.dumps({**phase_report(report), "worker": "local"}) + "\\n")
     _out.flush()
 
 
@@ -112,7 +90,7 @@ def run_pytest(
     clean.update(
         COLUMNS="80",
         PYTHONDONTWRITEBYTECODE="1",
-        PYTHONPATH=str(tmp),
+        PYTHONPATH=os.pathsep.join([str(tmp), str(PLUGIN_DIR)]),
         MESH_PHASE_REPORTS=str(reports_path),
         **(env or {}),
     )

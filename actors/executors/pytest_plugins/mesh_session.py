@@ -124,7 +124,8 @@ class MeshSessionPlugin:
                 self._send({"t": "report", "r": {
                     "nodeid": missing, "when": "setup", "outcome": "failed", "category": "error",
                     "wasxfail": None, "duration_s": 0.0, "sections": [], "location": [missing, None, missing],
-                    "longrepr": "this worker's pytest did not collect this test"}})
+                    "longrepr": "this worker's pytest did not collect this test",
+                    "message": "this worker's pytest did not collect this test"}})
             batch = [items[index[n]] for n in wanted if n in index]
             hint = command.get("next")
             for i, item in enumerate(batch):
