@@ -125,8 +125,9 @@ class PytestProcess:
             return ""
 
 
-def describe_exit(status: int | None) -> str:
-    """"died with SIGKILL" / "exited with code 3" for a process exit status."""
+def exit_verb_phrase(status: int | None) -> str:
+    """"died with SIGKILL" / "exited with code 3": a verb phrase for a process exit status
+    (`process.describe_exit` gives the noun phrase task results use)."""
     if status is None:
         return "vanished"
     if status < 0:

@@ -37,7 +37,7 @@ from actors.executors.base import (
     ExecutorError,
     build_env,
 )
-from actors.executors.pytest_process import PytestProcess, describe_exit
+from actors.executors.pytest_process import PytestProcess, exit_verb_phrase
 from mesh.testrun.bundle import BundleCache, BundleError
 from mesh.testrun.reports import category, mesh_report, row_outcome
 from transports.address import parse_address
@@ -245,7 +245,7 @@ class Lease:
                 return list(data["ids"]), dict(data["requirements"]), list(data["errors"])
             if isinstance(msg, _Exited) and msg.proc is proc:
                 status = await proc.wait(5)
-                raise LeaseFailed(f"pytest on worker {self.worker} {describe_exit(status)} before "
+                raise LeaseFailed(f"pytest on worker {self.worker} {exit_verb_phrase(status)} before "
                                   f"collecting:\n{proc.stderr_tail()}")
             if isinstance(msg, TestWork):
                 self._on_work(msg)
@@ -326,7 +326,7 @@ class Lease:
         """The pytest process ended without being told to: blame the running test, start again."""
         assert self.proc is not None
         status = await self.proc.wait(5)
-        what = f"worker {self.worker}: the pytest process {describe_exit(status)}"
+        what = f"worker {self.worker}: the pytest process {exit_verb_phrase(status)}"
         running = self.running
         if running is not None:
             if running != self.timed_out:  # a timeout was reported when it was killed
